@@ -1,0 +1,2 @@
+"""Local stack launcher (Kafka, Flink, Redis, Prometheus without Docker), Dockerfiles,
+Kubernetes manifests, and the `vigil` command line."""
