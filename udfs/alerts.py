@@ -1,0 +1,213 @@
+"""Alert policy for model scores: threshold, hysteresis, minimum duration, cooldown, severity.
+
+An anomaly alert is an entity that OPENS and CLOSES (never one per window):
+
+* open: the score is ≥ T for ``min_duration`` consecutive windows and the device is not in
+  cooldown. ``alert_id = make_alert_id(device, end of the OPENING window, "anomaly", model
+  version at opening)``; ``window_start`` is the start of the first window of the run.
+* close: while open, the score stays below ``T − (1 − hysteresis)·|T|`` for ``close_after``
+  consecutive windows. The close event repeats the ``alert_id`` with ``status="closed"`` and
+  ``closed_at`` = end of the closing window. Cooldown: no new alert opens until
+  ``cooldown_ms`` of event time after a close.
+* top features: on the open event (those of the opening window); the close event has none.
+* severity: ``critical`` when the opening score ≥ T + critical_margin·|T|, else ``warning``.
+
+Threshold modes: ``manifest`` (per-device threshold of the bundle, else its global one, else
+``config.threshold``), ``fixed`` (``config.threshold``), ``likelihood`` (online per-device
+calibration: the score becomes the anomaly likelihood Φ((mean of the last ``likelihood_short``
+scores − μ)/σ) against the device's last ``likelihood_history`` scores, and T =
+``likelihood_threshold``; before ``likelihood_min_history`` scores it is 0.5, so no alert).
+Scores are oriented (higher = more anomalous) and decisions only depend on the device's own
+score sequence, so results do not depend on how windows were batched for scoring.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from udfs.config import JobConfig
+from udfs.schema import Alert, ModelRef, TopFeature, iso_ms, make_alert_id
+
+NO_TS = -(1 << 62)
+_HDR = struct.Struct("<BiiqqqdddIIH")
+_VERSION = 1
+
+
+@dataclass(slots=True)
+class Decision:
+    """Outcome for one scored window."""
+
+    alerts: list[Alert]
+    score: float  # the score compared with the threshold (likelihood in that mode)
+    threshold: float
+    is_open: bool
+
+
+@dataclass(slots=True, eq=False)  # holds an ndarray: compare to_bytes() instead
+class AlertState:
+    """Per-device alert state; ``to_bytes``/``from_bytes`` for Flink ValueState.
+
+    Create it with ``AlertPolicy.new_state()`` (likelihood mode needs its history buffer);
+    ``from_bytes`` raises ValueError on another format version.
+
+    >>> st = AlertState(above=2, open_id="abc", severity="warning")
+    >>> back = AlertState.from_bytes(st.to_bytes())
+    >>> (back.above, back.open_id, back.to_bytes() == st.to_bytes())
+    (2, 'abc', True)
+    """
+
+    above: int = 0
+    below: int = 0
+    run_start: int = NO_TS
+    open_end: int = NO_TS  # end of the opening window (NO_TS = closed)
+    last_close: int = NO_TS
+    peak: float = 0.0
+    open_score: float = 0.0
+    open_threshold: float = 0.0
+    open_id: str = ""
+    severity: str = ""
+    model_name: str = ""
+    model_version: str = ""
+    hist: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    hist_n: int = 0  # scores seen (ring position = hist_n % len(hist))
+
+    def to_bytes(self) -> bytes:
+        strs = "\x1f".join((self.open_id, self.severity, self.model_name, self.model_version)).encode()
+        return b"".join((
+            _HDR.pack(_VERSION, self.above, self.below, self.run_start, self.open_end, self.last_close,
+                      self.peak, self.open_score, self.open_threshold, self.hist_n, len(self.hist), len(strs)),
+            strs, self.hist.astype(np.float32).tobytes(),
+        ))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "AlertState":
+        (ver, above, below, run_start, open_end, last_close, peak, osc, oth, hist_n, nh, ls) = _HDR.unpack_from(data, 0)
+        if ver != _VERSION:
+            raise ValueError(f"alert state version {ver}, expected {_VERSION}")
+        o = _HDR.size
+        oid, sev, mn, mv = bytes(data[o: o + ls]).decode().split("\x1f")
+        o += ls
+        hist = np.frombuffer(data, np.float32, nh, o).copy()
+        return cls(above, below, run_start, open_end, last_close, peak, osc, oth, oid, sev, mn, mv, hist, hist_n)
+
+
+class AlertPolicy:
+    """Turns a device's sequence of window scores into open/close alerts (see module doc).
+
+    Assumes windows of one device arrive in window order and scores are oriented. Fails with
+    ValueError when no threshold can be found for a device (manifest has none, no
+    ``config.threshold``) in ``manifest``/``fixed`` mode.
+
+    >>> pol = AlertPolicy(JobConfig(threshold_mode="fixed", threshold=1.0, min_duration=2,
+    ...                             close_after=1, cooldown_ms=0))
+    >>> st = AlertState()
+    >>> m = {"name": "m", "version": "v1"}
+    >>> out = [pol.on_score(st, "d", t - 10, t, s, m) for t, s in [(10, 0.1), (20, 2.0), (30, 3.0), (40, 0.5)]]
+    >>> [(a.status, a.window_end, a.severity) for d in out for a in d.alerts]
+    [('open', '1970-01-01T00:00:00.030Z', 'critical'), ('closed', '1970-01-01T00:00:00.030Z', 'critical')]
+    >>> out[3].alerts[0].alert_id == out[2].alerts[0].alert_id, [d.is_open for d in out]
+    (True, [False, False, True, False])
+    """
+
+    def __init__(self, config: JobConfig, thresholds: object | None = None) -> None:
+        """``thresholds``: a bundle's ``Manifest.thresholds`` (manifest mode)."""
+        self.c = config
+        self.thresholds = thresholds
+
+    def new_state(self) -> AlertState:
+        return AlertState(hist=np.zeros(self.c.likelihood_history if self.c.threshold_mode == "likelihood" else 0,
+                                        np.float32))
+
+    def threshold_for(self, device_id: str) -> float:
+        if self.c.threshold_mode == "likelihood":
+            return self.c.likelihood_threshold
+        t = None
+        if self.c.threshold_mode == "manifest" and self.thresholds is not None:
+            t = self.thresholds.for_device(device_id)  # type: ignore[attr-defined]
+        if t is None:
+            t = self.c.threshold
+        if t is None:
+            raise ValueError(f"no threshold for device {device_id!r}: the bundle has none and "
+                             "VIGIL_JOB_THRESHOLD is unset")
+        return float(t)
+
+    def _likelihood(self, st: AlertState, score: float) -> float:
+        n = len(st.hist)
+        if n == 0:
+            raise ValueError("likelihood mode needs a state from new_state()")
+        k = self.c.likelihood_short
+        have = min(st.hist_n, n)
+        if have >= self.c.likelihood_min_history:
+            h = st.hist if have == n else st.hist[:have]
+            mu, sd = float(h.mean()), float(h.std())
+            idx = (st.hist_n - 1 - np.arange(min(k - 1, have))) % n
+            short = (score + float(st.hist[idx].sum())) / (1 + len(idx))
+            z = (short - mu) / max(sd, 1e-9 * max(1.0, abs(mu)), 1e-12)
+            lik = 0.5 * math.erfc(-z / math.sqrt(2.0))
+        else:
+            lik = 0.5
+        st.hist[st.hist_n % n] = score
+        st.hist_n += 1
+        return lik
+
+    def on_score(self, st: AlertState, device_id: str, window_start_ms: int, window_end_ms: int,
+                 score: float, model: dict[str, str], top_features: list[dict] | None = None,
+                 imputed_fraction: float = 0.0, now_ms: int | None = None) -> Decision:
+        """Feed one window's score; returns the alerts it opens/closes and the decision values.
+        ``now_ms`` is the detection time (defaults to the window end, for replay)."""
+        c = self.c
+        T = self.threshold_for(device_id)
+        s = self._likelihood(st, score) if c.threshold_mode == "likelihood" else float(score)
+        if not math.isfinite(s):
+            s = math.inf  # a non-finite score counts as anomalous rather than vanishing
+        at = window_end_ms if now_ms is None else now_ms
+        alerts: list[Alert] = []
+        if st.open_end == NO_TS:
+            if s >= T:
+                if st.above == 0:
+                    st.run_start = window_start_ms
+                st.above += 1
+            else:
+                st.above = 0
+            cooling = st.last_close != NO_TS and window_end_ms - st.last_close < c.cooldown_ms
+            if st.above >= c.min_duration and not cooling:
+                st.open_end = window_end_ms
+                st.open_id = make_alert_id(device_id, window_end_ms, "anomaly", model["version"])
+                st.severity = "critical" if s >= T + c.critical_margin * abs(T) else "warning"
+                st.model_name, st.model_version = model["name"], model["version"]
+                st.peak = st.open_score = s
+                st.open_threshold = T
+                st.below = 0
+                alerts.append(self._make(st, device_id, "open", st.run_start, window_end_ms, s, T, at,
+                                         top_features, imputed_fraction))
+        else:
+            st.peak = max(st.peak, s)
+            if s < T - (1.0 - c.hysteresis) * abs(T):
+                st.below += 1
+            else:
+                st.below = 0
+            if st.below >= c.close_after:
+                alerts.append(self._make(st, device_id, "closed", st.run_start, window_end_ms, s, T, at,
+                                         top_features, imputed_fraction))
+                st.open_end = NO_TS
+                st.last_close = window_end_ms
+                st.above = st.below = 0
+                st.open_id = ""
+        return Decision(alerts, s, T, st.open_end != NO_TS)
+
+    def _make(self, st: AlertState, device_id: str, status: str, start: int, end: int, s: float, T: float,
+              at: int, top: list[dict] | None, imputed: float) -> Alert:
+        return Alert(
+            alert_id=st.open_id, device_id=device_id, kind="anomaly", severity=st.severity, status=status,
+            window_start=iso_ms(start), window_end=iso_ms(st.open_end), detected_at=iso_ms(at),
+            opened_at=iso_ms(st.open_end), closed_at=iso_ms(end) if status == "closed" else None,
+            score=float(s if status == "open" else st.peak) if math.isfinite(s) else None, threshold=float(T),
+            model=ModelRef(name=st.model_name, version=st.model_version),
+            # explanations belong to the opening window; a close event carries none
+            top_features=[TopFeature(**f) for f in (top or [])] if status == "open" else [],
+            imputed_fraction=float(imputed),
+        )
