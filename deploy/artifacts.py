@@ -1,0 +1,182 @@
+"""Everything the stack runs that is not in the venv: Kafka jars, the Flink Kafka connector
+(both resolved by Maven from ``deploy/kafka/pom.xml`` into a cache outside the repo) and the
+Debian ``redis-server`` / ``prometheus`` packages. Also where the wheel's Flink lives.
+
+Fails with :class:`MissingTool` naming the command to run when Java, Maven or apt are absent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from functools import cache
+from pathlib import Path
+
+from deploy.settings import REPO_ROOT
+
+POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
+_MVN_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
+CONNECTOR_ARTIFACT = "flink-sql-connector-kafka"
+
+
+class MissingTool(RuntimeError):
+    """A system tool the stack needs is missing and cannot be installed automatically."""
+
+
+def pom_property(name: str) -> str:
+    """A ``<properties>`` value of deploy/kafka/pom.xml (the single place versions are pinned).
+
+    >>> pom_property("kafka.version")
+    '4.1.1'
+    """
+    root = ET.parse(POM).getroot()
+    el = root.find(f"m:properties/m:{name}", _MVN_NS)
+    if el is None or not (el.text or "").strip():
+        raise KeyError(f"property {name} not in {POM}")
+    return el.text.strip()
+
+
+def kafka_version() -> str:
+    """Pinned Kafka broker version."""
+    return pom_property("kafka.version")
+
+
+def connector_version() -> str:
+    """Pinned ``org.apache.flink:flink-sql-connector-kafka`` version (pairs with apache-flink)."""
+    return pom_property("flink.kafka.connector.version")
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _mvn(args: list[str], what: str) -> None:
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise MissingTool("Maven (mvn) is required to fetch the Kafka jars: apt-get install -y maven")
+    if shutil.which("java") is None:
+        raise MissingTool("Java 17 is required: apt-get install -y openjdk-17-jre-headless")
+    _say(f"[vigil stack] fetching {what} with Maven (first run only; may take a minute) ...")
+    proc = subprocess.run([mvn, "-B", "-q", *args], capture_output=True, text=True)  # noqa: S603
+    if proc.returncode != 0:
+        raise RuntimeError(f"Maven failed fetching {what}:\n{(proc.stdout + proc.stderr)[-4000:]}")
+
+
+def kafka_jars_dir(cache_dir: Path) -> Path:
+    """Folder with the Kafka broker jars (classpath ``<dir>/*``); resolved by Maven on first use."""
+    out = cache_dir / f"kafka-{kafka_version()}"
+    done = out / ".complete"
+    if done.exists():
+        return out
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    _mvn(
+        ["-f", str(POM), "dependency:copy-dependencies", f"-DoutputDirectory={tmp}",
+         f"-DexcludeArtifactIds={CONNECTOR_ARTIFACT}", "-DincludeScope=runtime"],
+        f"Kafka {kafka_version()} jars",
+    )
+    if not any(tmp.glob("kafka_2.13-*.jar")):
+        raise RuntimeError(f"Maven finished but no kafka_2.13 jar in {tmp}")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    done.write_text("ok\n")
+    return out
+
+
+def connector_jar(cache_dir: Path | None = None) -> Path:
+    """Path of the Flink Kafka connector jar (fetched by Maven into the cache on first use).
+
+    Put it on a local MiniCluster's classpath with ``env.add_jars(connector_jar().as_uri())``;
+    the stack's cluster already has it in its lib folder.
+    """
+    if cache_dir is None:
+        from deploy.settings import StackSettings
+
+        cache_dir = StackSettings().cache_dir
+    ver = connector_version()
+    out = cache_dir / "flink-connectors"
+    jar = out / f"{CONNECTOR_ARTIFACT}-{ver}.jar"
+    if jar.exists():
+        return jar
+    out.mkdir(parents=True, exist_ok=True)
+    _mvn(
+        ["-f", str(POM), "dependency:copy",
+         f"-Dartifact=org.apache.flink:{CONNECTOR_ARTIFACT}:{ver}:jar", f"-DoutputDirectory={out}"],
+        f"Flink Kafka connector {ver}",
+    )
+    if not jar.exists():
+        raise RuntimeError(f"Maven finished but {jar} is missing")
+    return jar
+
+
+def zstd_jar(cache_dir: Path) -> Path:
+    """``com.github.luben:zstd-jni`` for Flink's classpath (the SQL connector does not bundle it,
+    so zstd-compressed topics, e.g. from the simulator, would fail to decode)."""
+    ver = pom_property("zstd.version")
+    out = cache_dir / "flink-connectors"
+    jar = out / f"zstd-jni-{ver}.jar"
+    if jar.exists():
+        return jar
+    out.mkdir(parents=True, exist_ok=True)
+    _mvn(
+        ["-f", str(POM), "dependency:copy", f"-Dartifact=com.github.luben:zstd-jni:{ver}:jar",
+         f"-DoutputDirectory={out}"],
+        f"zstd-jni {ver}",
+    )
+    if not jar.exists():
+        raise RuntimeError(f"Maven finished but {jar} is missing")
+    return jar
+
+
+def flink_extra_jars(cache_dir: Path) -> list[Path]:
+    """Jars the stack adds to the wheel's Flink lib/: the Kafka connector and zstd-jni."""
+    return [connector_jar(cache_dir), zstd_jar(cache_dir)]
+
+
+@cache
+def flink_home() -> Path:
+    """The Flink distribution inside the apache-flink wheel (``.../site-packages/pyflink``)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyflink")
+    if spec is None or spec.origin is None:
+        raise MissingTool("apache-flink is not installed in this Python environment")
+    return Path(spec.origin).parent
+
+
+def flink_bin(name: str = "flink") -> Path:
+    """A script of the wheel's Flink ``bin/`` folder (``flink``, ``jobmanager.sh`` ...)."""
+    return flink_home() / "bin" / name
+
+
+def ensure_apt(binary: str, package: str) -> str:
+    """Path of ``binary``; installs Debian ``package`` with apt-get when it is missing."""
+    found = shutil.which(binary) or (f"/usr/bin/{binary}" if Path(f"/usr/bin/{binary}").exists() else None)
+    if found:
+        return found
+    apt = shutil.which("apt-get")
+    if apt is None:
+        raise MissingTool(f"{binary} is missing and apt-get is not available: install {package}")
+    cmd = [apt, "install", "-y", "--no-install-recommends", package]
+    if os.geteuid() != 0:
+        sudo = shutil.which("sudo")
+        if sudo is None:
+            raise MissingTool(f"{binary} is missing; run as root: apt-get install -y {package}")
+        cmd = [sudo, "-n", *cmd]
+    _say(f"[vigil stack] installing {package} with apt-get ...")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)  # noqa: S603
+    if proc.returncode != 0:
+        # An outdated package index is the usual cause on a fresh machine.
+        update = [*cmd[: cmd.index(apt) + 1], "update"]
+        subprocess.run(update, capture_output=True, env=env)  # noqa: S603
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)  # noqa: S603
+    if proc.returncode != 0:
+        raise MissingTool(f"apt-get install {package} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    found = shutil.which(binary) or f"/usr/bin/{binary}"
+    if not Path(found).exists():
+        raise MissingTool(f"{package} installed but {binary} not found")
+    return found
