@@ -304,6 +304,43 @@ class Prometheus(Service):
             return False
 
 
+class Sidecar(Service):
+    """`vigil sidecar` (FastAPI + uvicorn): alerts from Kafka into Redis, REST API, live page.
+
+    Started last, after Kafka and Redis. Its settings come from the user's ``VIGIL_SIDECAR_*``
+    environment; the stack only fills in the addresses it owns, the live model's bundle and
+    the per-window score stream (for the live chart) when they are not set.
+    """
+
+    name = "sidecar"
+
+    @property
+    def address(self) -> str:
+        return f"http://{self.s.host}:{self.s.sidecar_port}"
+
+    @property
+    def port(self) -> int:
+        return self.s.sidecar_port
+
+    @property
+    def token(self) -> str:
+        return f"sidecar --host {self.s.host} --port {self.s.sidecar_port}"
+
+    def argv(self) -> list[str]:
+        return [self.s.python, "-m", "deploy.cli", *self.token.split()]
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("VIGIL_SIDECAR_KAFKA_BOOTSTRAP", self.s.kafka_bootstrap)
+        env.setdefault("VIGIL_SIDECAR_REDIS_URL", self.s.redis_url)
+        env.setdefault("VIGIL_SIDECAR_BUNDLE_PATH", str(self.s.models_dir / self.s.live_model))
+        env.setdefault("VIGIL_SIDECAR_SCORES_ENABLED", "true")
+        return env
+
+    def healthy(self) -> bool:
+        return http_get_json(f"{self.address}/healthz") is not None
+
+
 def render(template: str, values: dict[str, str]) -> str:
     """Replace ``{{ name }}`` placeholders; fail on any left over (no silent half-config).
 
@@ -411,4 +448,5 @@ SERVICE_CLASSES: dict[str, type[Service]] = {
     "flink-taskmanager": FlinkTaskManager,
     "redis": Redis,
     "prometheus": Prometheus,
+    "sidecar": Sidecar,
 }

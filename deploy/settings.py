@@ -63,6 +63,8 @@ class StackSettings(BaseSettings):
     redis_port: int = 6379
     prometheus_port: int = 9090
     sidecar_port: int = 8000
+    models_dir: Path = Field(default=REPO_ROOT / "models", description="model bundles (models/<name>/<version>/)")
+    live_model: str = Field(default="ocsvm", description="model the demo trains, the job runs and the sidecar scores with")
 
     topics: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_TOPICS))
     health_timeout_s: float = 120.0

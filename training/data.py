@@ -31,16 +31,10 @@ from typing import IO, Literal
 import numpy as np
 import pandas as pd
 
-SIM_SENSORS: tuple[str, ...] = (
-    "temperature",
-    "bearing_temp",
-    "vibration_rms",
-    "pressure",
-    "current",
-    "voltage",
-    "flow",
-    "rpm",
-)
+from udfs.schema import SENSORS
+
+#: The simulator's 8 sensors (the contract's list, defined once in udfs.schema).
+SIM_SENSORS: tuple[str, ...] = SENSORS
 SKAB_SENSORS: tuple[str, ...] = (
     "Accelerometer1RMS",
     "Accelerometer2RMS",

@@ -45,18 +45,10 @@ import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
 from training.sim_faults import FAULT_KINDS, Fault, apply_faults, plan_faults
+from udfs import schema
 
-#: The 8 sensors of every simulated device, in column order.
-SENSORS: tuple[str, ...] = (
-    "temperature",
-    "bearing_temp",
-    "vibration_rms",
-    "pressure",
-    "current",
-    "voltage",
-    "flow",
-    "rpm",
-)
+#: The 8 sensors of every simulated device, in column order (the contract's list).
+SENSORS: tuple[str, ...] = schema.SENSORS
 #: Physical range the simulator keeps every value in (units: °C, °C, mm/s, bar, A, V, m³/h,
 #: rpm). Faults stay inside it, so they reach the detectors instead of the DLQ.
 SENSOR_RANGES: dict[str, tuple[float, float]] = {
