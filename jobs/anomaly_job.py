@@ -1,0 +1,352 @@
+"""The Vigil anomaly job (PyFlink): Kafka readings → validated, keyed, windowed, ONNX-scored
+→ alert policy → Kafka ``anomalies`` (+ DLQ, model-drift, optional window-scores, archive).
+
+Topology (operator uids in brackets; keep them stable, savepoints map state by uid)::
+
+    Kafka sensor-readings (SQL table: raw BYTES + topic/partition/offset metadata)
+      → parse-validate          [vigil-parse]       invalid → DLQ side output
+      → event-time watermarks   [vigil-watermarks]  bounded out-of-orderness + idleness
+      → key_by(device_id) → device-state [vigil-device-state]  DeviceProcessor bytes, TTL,
+            timers (stream_silent), late → DLQ, stream-level alerts → side output
+      → pandas UDF score_windows (Table API; one InferenceSession per worker, batches)
+      → key_by(device_id) → alert-policy [vigil-alert-policy]  AlertPolicy bytes
+      → Kafka anomalies (exactly-once by default) ∪ stream-level alerts
+    side outputs → Kafka sensor-readings-dlq, model-drift, window-scores (optional),
+                   archive (optional: validated readings, CSV partitioned by day)
+
+The per-device logic is ``udfs/`` (same code as ``vigil replay``); this file only wires.
+Submit: ``vigil submit --job anomaly -- --bundle models/iforest [options]``; options below,
+and every ``udfs.config.JobConfig`` field through ``--set field=value`` or ``VIGIL_JOB_*``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------ options
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Job arguments (see module docstring). JobConfig fields: ``--set name=value`` (JSON values)."""
+    p = argparse.ArgumentParser(prog="anomaly_job", description=__doc__.split("\n")[0])
+    p.add_argument("--bundle", default=None, help="bundle version dir or models/<name> (default JobConfig.bundle_path)")
+    p.add_argument("--config", default=None, help="JSON/YAML file of JobConfig fields")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override one JobConfig field (value parsed as JSON when possible)")
+    p.add_argument("--bootstrap", default=None)
+    p.add_argument("--input-topic", default=None)
+    p.add_argument("--group-id", default=None)
+    p.add_argument("--starting-offsets", choices=["committed", "earliest", "latest"], default="committed",
+                   help="committed = the group's offsets (earliest when it has none)")
+    p.add_argument("--bounded", action="store_true", help="stop at the offsets present at start (tests, bench)")
+    p.add_argument("--delivery", choices=["exactly-once", "at-least-once"], default=None)
+    p.add_argument("--checkpoint-ms", type=int, default=None)
+    p.add_argument("--parallelism", type=int, default=None)
+    p.add_argument("--python-mode", choices=["auto", "process", "thread"], default="auto",
+                   help="thread: embedded interpreter (pemja), 3-4x faster here (the pandas scoring "
+                        "UDF runs in a Beam worker either way); process: Beam workers for all; auto: "
+                        "thread unless the target cluster lacks flink-python in its lib/ (see docs/job.md)")
+    p.add_argument("--bundle-ms", type=int, default=100,
+                   help="python.fn-execution.bundle.time: max ms records wait in a Python bundle")
+    p.add_argument("--bundle-size", type=int, default=1000, help="python.fn-execution.bundle.size")
+    p.add_argument("--arrow-batch", type=int, default=1000, help="rows per pandas UDF batch (≤ bundle size)")
+    p.add_argument("--emit-scores", action="store_true", help="per-window scores to the window-scores topic")
+    p.add_argument("--archive-path", default=None, help="archive validated readings under this path")
+    p.add_argument("--drift-every-s", type=float, default=60.0)
+    p.add_argument("--job-name", default=None)
+    return p.parse_args(argv)
+
+
+def _coerce(v: str) -> Any:
+    try:
+        return json.loads(v)
+    except json.JSONDecodeError:
+        return v
+
+
+def job_config(args: argparse.Namespace) -> Any:
+    """JobConfig from defaults < ``--config`` file < ``VIGIL_JOB_*`` env < flags/``--set``."""
+    from udfs.config import JobConfig
+
+    over: dict[str, Any] = {}
+    for item in args.set:
+        if "=" not in item:
+            raise SystemExit(f"--set expects FIELD=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        over[k.strip()] = _coerce(v)
+    flags = {"bundle_path": args.bundle, "bootstrap": args.bootstrap, "topic_readings": args.input_topic,
+             "group_id": args.group_id, "checkpoint_interval_ms": args.checkpoint_ms,
+             "parallelism": args.parallelism, "archive_path": args.archive_path,
+             "delivery_guarantee": args.delivery.replace("-", "_") if args.delivery else None}
+    over.update({k: v for k, v in flags.items() if v is not None})
+    if args.emit_scores:
+        over["emit_scores"] = True
+    cfg = JobConfig.from_file(args.config, **over) if args.config else JobConfig(**over)
+    bp = Path(cfg.bundle_path)
+    if not bp.is_absolute():  # workers run elsewhere: pin the path now
+        cfg = cfg.model_copy(update={"bundle_path": str((REPO_ROOT / bp) if not bp.exists() else bp.resolve())})
+    return cfg
+
+
+def resolved_bundle(cfg: Any) -> str:
+    """The concrete version dir (``models/<name>`` → its PROMOTED/newest version), so every
+    worker loads the same version even if a newer one appears while the job runs."""
+    from udfs.bundle import resolve_bundle_dir
+
+    return str(resolve_bundle_dir(cfg.bundle_path))
+
+
+# ------------------------------------------------------------------ environment
+def python_mode(requested: str = "auto") -> str:
+    """Resolve ``auto``: thread mode needs pemja's native library loaded ONCE per TaskManager
+    JVM, i.e. flink-python in the cluster's lib/ (parent classloader). Shipped per job (the
+    wheel's default), the second thread-mode job on a TaskManager fails with
+    ``UnsatisfiedLinkError: PythonInterpreter$MainInterpreter.initialize``. ``FLINK_LIB_DIR``
+    is set by ``flink run`` against the stack; without it (local MiniCluster) thread is safe.
+
+    >>> python_mode("process")
+    'process'
+    """
+    if requested != "auto":
+        return requested
+    import os
+
+    lib = os.environ.get("FLINK_LIB_DIR")
+    if not lib:
+        return "thread"
+    return "thread" if any(Path(lib).glob("flink-python*.jar")) else "process"
+
+
+
+def make_env(cfg: Any, args: argparse.Namespace) -> tuple[Any, Any]:
+    """Stream + table environments: checkpoints, RocksDB, Python execution settings."""
+    from pyflink.common import Configuration
+    from pyflink.datastream import CheckpointingMode, StreamExecutionEnvironment
+    from pyflink.table import EnvironmentSettings, StreamTableEnvironment
+
+    conf = Configuration()
+    conf.set_string("python.execution-mode", python_mode(args.python_mode))
+    conf.set_string("python.fn-execution.bundle.time", str(args.bundle_ms))
+    conf.set_string("python.fn-execution.bundle.size", str(args.bundle_size))
+    conf.set_string("python.fn-execution.arrow.batch.size", str(min(args.arrow_batch, args.bundle_size)))
+    conf.set_string("state.backend.type", "rocksdb")
+    conf.set_string("execution.checkpointing.incremental", "true")
+    conf.set_string("python.executable", sys.executable)
+    conf.set_string("python.client.executable", sys.executable)
+    # thread mode embeds the base interpreter: give it this venv's packages and the repo
+    import sysconfig
+
+    conf.set_string("python.pythonpath", ":".join([sysconfig.get_paths()["purelib"], str(REPO_ROOT)]))
+    env = StreamExecutionEnvironment.get_execution_environment(conf)
+    env.set_parallelism(cfg.parallelism)
+    env.enable_checkpointing(cfg.checkpoint_interval_ms, CheckpointingMode.EXACTLY_ONCE)
+    env.get_checkpoint_config().set_min_pause_between_checkpoints(min(1000, cfg.checkpoint_interval_ms // 2))
+    t_env = StreamTableEnvironment.create(env, EnvironmentSettings.in_streaming_mode())
+    tc = t_env.get_config()
+    # uids for the Table-API parts (Kafka source, UDF operator) so savepoints map them too
+    tc.set("table.exec.uid.generation", "ALWAYS")
+    tc.set("python.fn-execution.bundle.time", str(args.bundle_ms))
+    tc.set("python.fn-execution.bundle.size", str(args.bundle_size))
+    tc.set("python.fn-execution.arrow.batch.size", str(min(args.arrow_batch, args.bundle_size)))
+    return env, t_env
+
+
+def _sql_str(s: str) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def _with(opts: dict[str, str]) -> str:
+    return ",\n  ".join(f"{_sql_str(k)} = {_sql_str(v)}" for k, v in opts.items())
+
+
+def source_ddl(cfg: Any, starting_offsets: str = "committed", bounded: bool = False,
+               table: str = "vigil_readings_src") -> str:
+    """Kafka source table: the raw value plus topic/partition/offset metadata (the DataStream
+    KafkaSource of PyFlink only offers value deserializers, so the DLQ could not name offsets).
+
+    >>> from udfs.config import JobConfig
+    >>> ddl = source_ddl(JobConfig(), "earliest", bounded=True)
+    >>> "'scan.startup.mode' = 'earliest-offset'" in ddl and "'scan.bounded.mode' = 'latest-offset'" in ddl
+    True
+    """
+    opts = {
+        "connector": "kafka", "topic": cfg.topic_readings,
+        "properties.bootstrap.servers": cfg.bootstrap, "properties.group.id": cfg.group_id,
+        "scan.startup.mode": {"committed": "group-offsets", "earliest": "earliest-offset",
+                              "latest": "latest-offset"}[starting_offsets],
+        "properties.auto.offset.reset": "earliest",
+        "scan.topic-partition-discovery.interval": "30s",
+        "format": "raw",
+    }
+    if bounded:
+        opts["scan.bounded.mode"] = "latest-offset"
+    return (f"CREATE TEMPORARY TABLE `{table}` (\n  `raw` BYTES,\n"
+            "  `topic` STRING METADATA VIRTUAL,\n  `partition` INT METADATA VIRTUAL,\n"
+            "  `offset` BIGINT METADATA VIRTUAL\n"
+            f") WITH (\n  {_with(opts)}\n)")
+
+
+def sink_ddl(table: str, topic: str, cfg: Any, txn_prefix: str) -> str:
+    """Kafka sink table writing ``payload`` as the raw value keyed by ``k`` (device id or NULL).
+
+    >>> from udfs.config import JobConfig
+    >>> "'sink.transactional-id-prefix' = 'p'" in sink_ddl("t", "anomalies", JobConfig(), "p")
+    True
+    """
+    delivery = "exactly-once" if cfg.delivery_guarantee == "exactly_once" else "at-least-once"
+    opts = {
+        "connector": "kafka", "topic": topic, "properties.bootstrap.servers": cfg.bootstrap,
+        "key.format": "raw", "key.fields": "k", "value.format": "raw",
+        "value.fields-include": "EXCEPT_KEY", "sink.delivery-guarantee": delivery,
+        # transactions must outlive a checkpoint interval plus a restart
+        "properties.transaction.timeout.ms": str(max(60_000, 6 * cfg.checkpoint_interval_ms)),
+    }
+    if delivery == "exactly-once":
+        opts["sink.transactional-id-prefix"] = txn_prefix
+    return f"CREATE TEMPORARY TABLE `{table}` (`k` STRING, `payload` BYTES)\nWITH (\n  {_with(opts)}\n)"
+
+
+def archive_ddl(path: str, table: str = "vigil_archive") -> str:
+    """Filesystem sink of validated readings, one folder per UTC day (``day=YYYY-MM-DD``).
+
+    CSV, not Parquet: the Parquet format of the filesystem connector needs the flink-parquet
+    jar plus Hadoop classes, which the stack's Flink does not ship (see docs/job.md)."""
+    uri = path if "://" in path else Path(path).resolve().as_uri()
+    return (f"CREATE TEMPORARY TABLE `{table}` (`device_id` STRING, `ts` BIGINT, `values_json` STRING,"
+            f" `day` STRING) PARTITIONED BY (`day`)\nWITH (\n  "
+            + _with({"connector": "filesystem", "path": uri, "format": "csv",
+                     "sink.rolling-policy.rollover-interval": "60s",
+                     "sink.rolling-policy.check-interval": "10s"}) + "\n)")
+
+
+# ------------------------------------------------------------------ topology
+@dataclass
+class Outputs:
+    """The job's output streams (rows ``(k, payload bytes)``; archive rows are readings)."""
+
+    anomalies: Any
+    dlq: Any
+    drift: Any
+    scores: Any | None
+    archive: Any | None
+
+
+def build_core(env: Any, t_env: Any, src: Any, cfg: Any, bundle_dir: str, *,
+               drift_every_s: float = 60.0) -> Outputs:
+    """Wire parse → watermarks → device state → batched scoring → alert policy on ``src``
+    (a DataStream of ``Row(raw, topic, partition, offset)``). Sinks are attached separately,
+    so MiniCluster tests run exactly this function on an in-memory source."""
+    from pyflink.common import Duration, Types, WatermarkStrategy
+    from pyflink.table import DataTypes
+    from pyflink.table.expressions import col
+    from pyflink.table.udf import udf
+
+    from jobs import flink_ops as ops
+
+    cfg = cfg.model_copy(update={"bundle_path": bundle_dir})
+    cfg_json = cfg.model_dump_json()
+    archive = bool(cfg.archive_path)
+
+    parsed = (src.process(ops.ParseValidate(cfg_json, archive), output_type=ops.READING_TYPE)
+              .uid("vigil-parse").name("parse-validate"))
+    wm = (WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(cfg.out_of_orderness_ms))
+          .with_timestamp_assigner(ops.ReadingTimestamps()))
+    if cfg.idle_timeout_ms > 0:
+        wm = wm.with_idleness(Duration.of_millis(cfg.idle_timeout_ms))
+    timed = parsed.assign_timestamps_and_watermarks(wm).uid("vigil-watermarks").name("event-time")
+
+    windows = (timed.key_by(lambda r: r[0], key_type=Types.STRING())
+               .process(ops.DeviceFunction(cfg_json, bundle_dir), output_type=ops.WINDOW_TYPE)
+               .uid("vigil-device-state").name("device-state"))
+
+    score = udf(ops.ScoreWindows(bundle_dir, cfg_json, drift_every_s), result_type=DataTypes.STRING(),
+                func_type="pandas")
+    wt = t_env.from_data_stream(windows)
+    scored_t = wt.select(col("device_id"), col("start_ms"), col("end_ms"), col("imputed"),
+                         score(col("win"), col("device_id")).alias("extra"))
+    scored = t_env.to_data_stream(scored_t)
+
+    alerts = (scored.key_by(lambda r: r[0], key_type=Types.STRING())
+              .process(ops.AlertFunction(cfg_json, bundle_dir), output_type=ops.KEYED_OUT_TYPE)
+              .uid("vigil-alert-policy").name("alert-policy"))
+    return Outputs(
+        anomalies=alerts.union(windows.get_side_output(ops.ALERT_TAG)),
+        dlq=parsed.get_side_output(ops.DLQ_TAG).union(windows.get_side_output(ops.DLQ_TAG)),
+        drift=alerts.get_side_output(ops.DRIFT_TAG),
+        scores=alerts.get_side_output(ops.SCORES_TAG) if cfg.emit_scores else None,
+        archive=parsed.get_side_output(ops.ARCHIVE_TAG) if archive else None,
+    )
+
+
+def kafka_source(t_env: Any, cfg: Any, starting_offsets: str, bounded: bool) -> Any:
+    """The readings source as a DataStream of ``Row(raw, topic, partition, offset)``."""
+    t_env.execute_sql(source_ddl(cfg, starting_offsets, bounded))
+    return t_env.to_data_stream(t_env.from_path("vigil_readings_src"))
+
+
+def attach_sinks(t_env: Any, out: Outputs, cfg: Any) -> Any:
+    """Kafka sinks (keyed by device id; exactly-once transactions tied to checkpoints unless
+    at-least-once) and the optional archive; returns the statement set to attach."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", cfg.group_id)
+    stmts = t_env.create_statement_set()
+    targets = [("anomalies", out.anomalies, cfg.topic_anomalies), ("dlq", out.dlq, cfg.topic_dlq),
+               ("drift", out.drift, cfg.topic_drift)]
+    if out.scores is not None:
+        targets.append(("scores", out.scores, cfg.topic_scores))
+    for name, ds, topic in targets:
+        t_env.create_temporary_view(f"v_{name}", t_env.from_data_stream(ds))
+        t_env.execute_sql(sink_ddl(f"sink_{name}", topic, cfg, f"{safe}-{name}"))
+        stmts.add_insert_sql(f"INSERT INTO `sink_{name}` SELECT k, payload FROM `v_{name}`")
+    attach_archive(t_env, out, cfg, stmts)
+    return stmts
+
+
+def attach_archive(t_env: Any, out: Outputs, cfg: Any, stmts: Any) -> None:
+    """Add the archive insert (validated readings, one folder per UTC day) when configured.
+    Files are committed with checkpoints (and at the end of a bounded input)."""
+    if out.archive is None:
+        return
+    t_env.get_config().set("table.local-time-zone", "UTC")
+    t_env.create_temporary_view("v_archive", t_env.from_data_stream(out.archive))
+    t_env.execute_sql(archive_ddl(cfg.archive_path))
+    stmts.add_insert_sql(
+        "INSERT INTO vigil_archive SELECT device_id, ts_ms, vals_json, "
+        "DATE_FORMAT(TO_TIMESTAMP_LTZ(ts_ms, 3), 'yyyy-MM-dd') FROM v_archive")
+
+
+def preflight(cfg: Any) -> str:
+    """Client-side refusal of a bundle this build cannot serve (before anything is submitted).
+    Returns the resolved bundle dir; raises SystemExit with the reason otherwise."""
+    from jobs.flink_ops import check_bundle
+
+    try:
+        bundle_dir = resolved_bundle(cfg)
+        check_bundle(bundle_dir, cfg.model_copy(update={"bundle_path": bundle_dir}).model_dump_json())
+    except Exception as e:  # noqa: BLE001 - every reason becomes one clear message
+        raise SystemExit(f"vigil anomaly job: refusing bundle {cfg.bundle_path!r}: {type(e).__name__}: {e}") from e
+    return bundle_dir
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Build and run the job (detached under ``flink run -d``)."""
+    args = parse_args(argv)
+    cfg = job_config(args)
+    bundle_dir = preflight(cfg)
+    env, t_env = make_env(cfg, args)
+    src = kafka_source(t_env, cfg, args.starting_offsets, args.bounded)
+    out = build_core(env, t_env, src, cfg, bundle_dir, drift_every_s=args.drift_every_s)
+    stmts = attach_sinks(t_env, out, cfg)
+    stmts.attach_as_datastream()
+    name = args.job_name or f"vigil-anomaly {cfg.topic_readings} [{Path(bundle_dir).parent.name}/{Path(bundle_dir).name}]"
+    env.execute(name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Shared helpers of the job tests: seeded synthetic readings that look like the
+``bundle_factory`` training windows, fuzzed bad messages, and a tiny Isolation Forest bundle."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+SENSORS = ["s0", "s1", "s2", "s3"]
+T0 = 1_795_442_400_000  # 2026-11-23T14:00:00Z
+
+
+def make_bundle(root: Path, sensors: list[str] = SENSORS, window: int = 20, slide: int = 5) -> Path:
+    """Isolation Forest bundle (skl2onnx) trained on bundle_factory's healthy windows."""
+    from bundle_factory import make_iforest_bundle
+
+    return make_iforest_bundle(root, sensors, window, slide, n_estimators=50)
+
+
+def healthy_value(t: int, s: int, rng: random.Random, noise: float = 0.1) -> float:
+    """Same family as ``bundle_factory.normal_windows`` (sinusoid period 50 + sensor offset)."""
+    return math.sin(2 * math.pi * t / 50.0) * (1 + 0.1 * s) + s + noise * rng.gauss(0, 1)
+
+
+def readings(devices: int, n: int, *, seed: int = 0, sensors: list[str] = SENSORS, step_ms: int = 1000,
+             anomaly: dict[str, tuple[int, int]] | None = None, t0: int = T0) -> list[dict[str, Any]]:
+    """Time-ordered readings of ``devices`` devices × ``n`` steps. ``anomaly`` = {device:
+    (first step, last step)} adds +6 to every sensor (a clear fault) in that range."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        for d in range(devices):
+            dev = f"dev-{d:03d}"
+            vals = {s: round(healthy_value(i, j, rng), 4) for j, s in enumerate(sensors)}
+            if anomaly and dev in anomaly and anomaly[dev][0] <= i <= anomaly[dev][1]:
+                vals = {k: v + 6.0 for k, v in vals.items()}
+            out.append({"device_id": dev, "ts": t0 + i * step_ms, "values": vals})
+    return out
+
+
+def fuzzed_bad(n: int, seed: int = 1) -> list[tuple[bytes, str]]:
+    """``n`` invalid messages with the DLQ reason each must get."""
+    rng = random.Random(seed)
+    makers = [
+        (lambda: b'{"device_id": "x", "ts": 1795442400000, "values": {"s0": 1.0}', "bad_json"),
+        (lambda: b"\xff\xfe" + bytes(rng.randrange(256) for _ in range(8)), "not_utf8"),
+        (lambda: b"[1, 2, 3]", "not_object"),
+        (lambda: json.dumps({"ts": T0, "values": {}}).encode(), "missing_device"),
+        (lambda: json.dumps({"device_id": 7, "ts": T0, "values": {}}).encode(), "bad_device"),
+        (lambda: json.dumps({"device_id": "d", "values": {}}).encode(), "missing_ts"),
+        (lambda: json.dumps({"device_id": "d", "ts": "yesterday", "values": {}}).encode(), "bad_ts"),
+        (lambda: json.dumps({"device_id": "d", "ts": T0, "values": [1]}).encode(), "bad_values"),
+        (lambda: json.dumps({"device_id": "d", "ts": T0, "values": {"s0": "hot"}}).encode(), "non_numeric"),
+        (lambda: b'{"device_id": "d", "ts": 1795442400000, "values": {"s0": NaN}}', "non_finite"),
+        (lambda: json.dumps({"device_id": "d", "ts": T0, "values": {"s0": 1e6}}).encode(), "out_of_range"),
+        (lambda: b'{"device_id": "d", "ts": 1, "values": {"pad": "' + b"x" * 70_000 + b'"}}', "oversized"),
+    ]
+    out = []
+    for i in range(n):
+        f, reason = makers[i % len(makers)]
+        out.append((f(), reason))
+    rng.shuffle(out)
+    return out
+
+
+def job_config(bundle: Path, **kw: Any) -> Any:
+    """JobConfig for the synthetic data: physical limit on s0 (for out_of_range), fixed seeds."""
+    from udfs.config import JobConfig
+
+    base = dict(bundle_path=str(bundle), physical_limits={"s0": (-1000.0, 1000.0)},
+                silent_after_ms=30_000, cooldown_ms=0, min_duration=2, close_after=2,
+                out_of_orderness_ms=2_000, allowed_lateness_ms=5_000, idle_timeout_ms=0,
+                checkpoint_interval_ms=2_000)
+    base.update(kw)
+    return JobConfig(**base)
+
+
+def window_count(n_readings: int, window: int, slide: int) -> int:
+    """Count windows a device of ``n_readings`` in-order readings emits."""
+    return 0 if n_readings < window else 1 + (n_readings - window) // slide
+
+
+__all__ = ["SENSORS", "T0", "make_bundle", "readings", "fuzzed_bad", "job_config", "window_count"]
