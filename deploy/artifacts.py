@@ -132,8 +132,12 @@ def zstd_jar(cache_dir: Path) -> Path:
 
 
 def flink_extra_jars(cache_dir: Path) -> list[Path]:
-    """Jars the stack adds to the wheel's Flink lib/: the Kafka connector and zstd-jni."""
-    return [connector_jar(cache_dir), zstd_jar(cache_dir)]
+    """Jars the stack adds to the wheel's Flink lib/: the Kafka connector, zstd-jni and the
+    wheel's own ``opt/flink-python`` jar. In lib/ (the parent classloader) pemja's native
+    library is loaded once per TaskManager, so every job may use Python thread mode; shipped
+    per job instead, the second thread-mode job on a TaskManager fails with UnsatisfiedLinkError.
+    """
+    return [connector_jar(cache_dir), zstd_jar(cache_dir), *sorted((flink_home() / "opt").glob("flink-python-*.jar"))]
 
 
 @cache

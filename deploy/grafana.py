@@ -27,14 +27,15 @@ from typing import Any
 import typer
 
 from deploy.settings import REPO_ROOT
+from udfs import metrics_names as M
 
 DASHBOARD_DIR = REPO_ROOT / "grafana" / "dashboards"
 DATASOURCE = {"type": "prometheus", "uid": "vigil-prometheus"}
 OP = "flink_taskmanager_job_task_operator_"
 
 # Query names used by several panels.
-READINGS_IN = f"sum(rate({OP}vigil_readings_in[1m]))"
-ALERTS_BY_KIND = f"sum by (kind) (rate({OP}kind_vigil_alerts[5m])) * 60"
+READINGS_IN = f"sum(rate({OP}{M.READINGS_IN}[1m]))"
+ALERTS_BY_KIND = f"sum by (kind) (rate({OP}{M.KIND_GROUP}_{M.ALERTS}[5m])) * 60"
 
 
 def _target(expr: str, legend: str = "", ref: str = "A") -> dict[str, Any]:
@@ -65,10 +66,10 @@ def anomalies_dashboard() -> dict[str, Any]:
     panels = [
         _panel(1, "Alerts opened per minute, by kind", [_target(ALERTS_BY_KIND, "{{kind}}")], w=12),
         _panel(2, "Latest window score vs threshold", [
-            _target(f"max({OP}vigil_last_score_milli) / 1000", "score (max over subtasks)"),
-            _target(f"max({OP}vigil_threshold_milli) / 1000", "threshold"),
+            _target(f"max({OP}{M.LAST_SCORE_MILLI}) / 1000", "score (max over subtasks)"),
+            _target(f"max({OP}{M.THRESHOLD_MILLI}) / 1000", "threshold"),
         ], x=12, w=12, description="Score of the most recent scored window of each scoring subtask."),
-        _panel(3, "Windows scored per second", [_target(f"sum(rate({OP}vigil_windows_scored[1m]))", "windows/s")],
+        _panel(3, "Windows scored per second", [_target(f"sum(rate({OP}{M.WINDOWS_SCORED}[1m]))", "windows/s")],
                y=8, w=8),
         _panel(4, "Alerts stored by the sidecar", [
             _target('sum by (result) (rate(vigil_sidecar_alerts_consumed_total[5m])) * 60', "{{result}}"),
@@ -80,7 +81,7 @@ def anomalies_dashboard() -> dict[str, Any]:
     ]
     annotations = [{
         "name": "anomaly alerts", "datasource": DATASOURCE, "enable": True, "iconColor": "red",
-        "expr": f"sum(increase({OP}kind_vigil_alerts[1m])) > 0", "step": "60s",
+        "expr": f"sum(increase({OP}{M.KIND_GROUP}_{M.ALERTS}[1m])) > 0", "step": "60s",
         "titleFormat": "alerts opened", "textFormat": "{{kind}}",
     }]
     return _dashboard("vigil-anomalies", "Vigil — anomalies", panels, annotations)
@@ -91,17 +92,17 @@ def pipeline_dashboard() -> dict[str, Any]:
     panels = [
         _panel(1, "Readings in / valid per second", [
             _target(READINGS_IN, "in"),
-            _target(f"sum(rate({OP}vigil_readings_valid[1m]))", "valid"),
+            _target(f"sum(rate({OP}{M.READINGS_VALID}[1m]))", "valid"),
         ], w=12),
         _panel(2, "Dead-letter queue by reason (per minute)", [
-            _target(f"sum by (reason) (rate({OP}reason_vigil_dlq_by_reason[5m])) * 60", "{{reason}}"),
+            _target(f"sum by (reason) (rate({OP}{M.REASON_GROUP}_{M.DLQ_BY_REASON}[5m])) * 60", "{{reason}}"),
         ], x=12, w=12),
         _panel(3, "Late readings and imputed values (per second)", [
-            _target(f"sum(rate({OP}vigil_late[1m]))", "late"),
-            _target(f"sum(rate({OP}vigil_imputed_values[1m]))", "imputed"),
+            _target(f"sum(rate({OP}{M.LATE}[1m]))", "late"),
+            _target(f"sum(rate({OP}{M.IMPUTED_VALUES}[1m]))", "imputed"),
         ], y=8, w=8),
         _panel(4, "Event-to-alert latency (last alert)", [
-            _target(f"max({OP}vigil_last_event_to_alert_ms)", "ms"),
+            _target(f"max({OP}{M.LAST_EVENT_TO_ALERT_MS})", "ms"),
         ], x=8, y=8, w=8, unit="ms"),
         _panel(5, "Checkpoints: last duration and restarts", [
             _target("max(flink_jobmanager_job_lastCheckpointDuration)", "last checkpoint ms"),
@@ -122,13 +123,13 @@ def drift_dashboard() -> dict[str, Any]:
     """Model panels: live model version, score level, drift alarms."""
     panels = [
         _panel(1, "Live model version (UTC timestamp as number)", [
-            _target(f"max({OP}vigil_model_version_num)", "version"),
+            _target(f"max({OP}{M.MODEL_VERSION_NUM})", "version"),
         ], kind="stat", w=8),
         _panel(2, "Score distribution level", [
-            _target(f"avg({OP}vigil_last_score_milli) / 1000", "avg over subtasks"),
+            _target(f"avg({OP}{M.LAST_SCORE_MILLI}) / 1000", "avg over subtasks"),
         ], x=8, w=16),
         _panel(3, "Features over the drift limit", [
-            _target(f"max({OP}vigil_drifted_features)", "features with PSI over the limit"),
+            _target(f"max({OP}{M.DRIFTED_FEATURES})", "features with PSI over the limit"),
         ], y=8, w=24),
     ]
     return _dashboard("vigil-drift", "Vigil — model and drift", panels)

@@ -29,6 +29,8 @@ from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction,
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 from pyflink.table.udf import FunctionContext, ScalarFunction
 
+from udfs import metrics_names as M
+
 # ------------------------------------------------------------------ record types
 KEYED_OUT_TYPE = Types.ROW_NAMED(["k", "payload"], [Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE())])
 READING_TYPE = Types.ROW_NAMED(
@@ -307,6 +309,13 @@ class ScoreWindows(ScalarFunction):
         self._score_dist = mg.distribution("vigil_score")
         self._last_score = 0.0
         mg.gauge("vigil_last_score_milli", lambda: int(self._last_score * 1000))
+        # The dashboards draw the score against the bundle's global threshold (oriented scale)
+        # and count the features whose last drift report crossed the PSI/KS limits.
+        threshold = thr.global_ if thr is not None and thr.global_ is not None else cfg.threshold
+        self._threshold_milli = int(threshold * 1000) if isinstance(threshold, (int, float)) else 0
+        mg.gauge(M.THRESHOLD_MILLI, lambda: self._threshold_milli)
+        self._drifted = 0
+        mg.gauge(M.DRIFTED_FEATURES, lambda: self._drifted)
 
     def eval(self, win, dev):  # noqa: ANN001, ANN201 - pandas Series in, Series out
         import orjson
@@ -335,6 +344,7 @@ class ScoreWindows(ScalarFunction):
         out = [orjson.dumps({"s": float(scores[i]), "top": top_of.get(i, [])}).decode() for i in range(n)]
         if n and time.monotonic() - self._last_drift >= self.drift_every_s and self._drift.names:
             rep = self._drift.report(*self._model)
+            self._drifted = sum(r["drifted"] for r in rep)
             self._drift.reset()
             self._last_drift = time.monotonic()
             d = json.loads(out[0])
