@@ -132,12 +132,14 @@ def zstd_jar(cache_dir: Path) -> Path:
 
 
 def flink_extra_jars(cache_dir: Path) -> list[Path]:
-    """Jars the stack adds to the wheel's Flink lib/: the Kafka connector, zstd-jni and the
-    wheel's own ``opt/flink-python`` jar. In lib/ (the parent classloader) pemja's native
-    library is loaded once per TaskManager, so every job may use Python thread mode; shipped
-    per job instead, the second thread-mode job on a TaskManager fails with UnsatisfiedLinkError.
+    """Jars the stack adds to the wheel's Flink lib/: the Kafka connector and zstd-jni.
+
+    flink-python stays out of lib/ on purpose, so jobs run Python in process mode: with it in
+    lib/ thread mode becomes available, but a Python metric gauge read by the Prometheus
+    reporter after its job's interpreter is gone crashes the TaskManager (SIGSEGV in
+    ``take_gil``, seen here with PyFlink 2.0.0).
     """
-    return [connector_jar(cache_dir), zstd_jar(cache_dir), *sorted((flink_home() / "opt").glob("flink-python-*.jar"))]
+    return [connector_jar(cache_dir), zstd_jar(cache_dir)]
 
 
 @cache

@@ -29,16 +29,16 @@ app.add_typer(bench_app, name="bench")
 
 # Modules exposing `register(app: typer.Typer) -> None`, in the order their commands appear.
 COMMAND_MODULES: list[str] = [
-    "deploy.stack_cli",
-    "jobs.cli",
     "deploy.demo",
-    "deploy.grafana",
-    "sidecar.cli",
+    "deploy.stack_cli",
+    "training.data_cli",
     "training.train_cli",
     "training.eval_cli",
-    "training.data_cli",
     "jobs.replay_cli",
+    "jobs.cli",
     "jobs.job_cli",
+    "sidecar.cli",
+    "deploy.grafana",
 ]
 
 for _module in COMMAND_MODULES:

@@ -1,4 +1,4 @@
-"""The local stack: Kafka (KRaft), a Flink standalone cluster, Redis and Prometheus on loopback.
+"""The local stack: Kafka (KRaft), a Flink standalone cluster, Redis, Prometheus and the sidecar on loopback.
 
 Python API used by the CLI, the test fixtures and the other parts::
 

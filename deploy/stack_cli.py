@@ -10,7 +10,7 @@ import typer
 stack_app = typer.Typer(
     help=(
         "The local stack on 127.0.0.1 (Kafka KRaft, Flink JobManager + TaskManager, Redis, "
-        "Prometheus). Ports and folders: VIGIL_* environment variables (see docs/stack.md)."
+        "Prometheus, sidecar). Ports and folders: VIGIL_* environment variables (see docs/stack.md)."
     ),
     no_args_is_help=True,
 )
