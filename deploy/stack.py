@@ -30,6 +30,8 @@ from deploy.services import SERVICE_CLASSES, Service, flink_env, port_open, writ
 from deploy.settings import StackSettings
 
 SERVICE_NAMES: list[str] = list(SERVICE_CLASSES)
+#: Services that consume or produce the stack's topics: started after the topics are created.
+TOPIC_CLIENTS = {"sidecar"}
 ALIASES: dict[str, list[str]] = {"flink": ["flink-jobmanager", "flink-taskmanager"], "all": SERVICE_NAMES}
 
 flink_home = artifacts.flink_home
@@ -172,15 +174,20 @@ class Stack:
                 svc = self.services[name]
                 say(f"preparing {name}")
                 svc.prepare()
-            for name in to_start:
-                svc = self.services[name]
-                say(f"starting {name}")
-                self.registry.start(name, svc.argv(), log=svc.log, token=svc.token, env=svc.env())
-                states[name] = "started"
-                self.started.append(name)
-            self._wait_healthy(names, say)
-            if "kafka" in names:
-                self.create_topics(self.settings.topics)
+            # Topic clients (the sidecar) start only once the topics exist: a consumer that
+            # subscribes first makes the broker auto-create its topic with one partition.
+            early = [n for n in names if n not in TOPIC_CLIENTS]
+            late = [n for n in names if n in TOPIC_CLIENTS]
+            for phase in (early, late):
+                for name in [n for n in to_start if n in phase]:
+                    svc = self.services[name]
+                    say(f"starting {name}")
+                    self.registry.start(name, svc.argv(), log=svc.log, token=svc.token, env=svc.env())
+                    states[name] = "started"
+                    self.started.append(name)
+                self._wait_healthy(phase, say)
+                if phase is early and "kafka" in names:
+                    self.create_topics(self.settings.topics)
             return [self._row(n, states[n], True) for n in names]
 
     def _wait_healthy(self, names: list[str], say) -> None:

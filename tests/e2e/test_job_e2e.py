@@ -201,7 +201,9 @@ def test_taskmanager_crash_loses_and_duplicates_nothing(stack, tmp_path):
             time.sleep(0.5)
         stack.up(["flink-taskmanager"])  # the stack restarts the dead TaskManager
         assert _tm_pid(stack) != pid
-        assert wait_for_state(jid, "RUNNING", 600, stack=stack) == "RUNNING"
+        # Until the new TaskManager registers, every restart attempt fails for lack of slots:
+        # those failures are the scenario itself, not a broken job.
+        assert wait_for_state(jid, "RUNNING", 600, stack=stack, max_failures=None) == "RUNNING"
         crash_ids = _alert_ids(stack, crash["anom"], crash["scores"], n_windows)
     finally:
         _cancel(stack, jid)
