@@ -12,6 +12,7 @@ import shlex
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import typer
@@ -57,6 +58,7 @@ def demo(
     duration: str = typer.Option("5m", help="Real-time streaming length (90s, 5m, 1h)."),
     anomaly_rate: float = typer.Option(0.05, help="Fraction of time inside injected faults."),
     retrain: bool = typer.Option(False, help="Train a fresh bundle even when one is promoted."),
+    seed: int = typer.Option(7, help="Simulator seed: the plant's devices (training day and live stream)."),
 ) -> None:
     """Stack up, train the default model, submit the job, stream simulated sensors, print where to look.
 
@@ -68,7 +70,13 @@ def demo(
     model, models_dir = settings.live_model, settings.models_dir
     _vigil("stack", "up")
     if retrain or not _has_promoted(models_dir, model):
-        _vigil("train", "--model", model, "--out", str(models_dir))
+        # Train on the same (simulated) plant: the same devices on an earlier, fault-free day.
+        train_csv = settings.state_dir / "demo" / "training-day.csv"
+        train_csv.parent.mkdir(parents=True, exist_ok=True)
+        day_before = datetime.now(timezone.utc) - timedelta(days=1)
+        _vigil("simulate", "--devices", str(devices), "--duration", "2h", "--anomaly-rate", "0",
+               "--seed", str(seed), "--start", day_before.isoformat(), "--out", str(train_csv), "--quiet")
+        _vigil("train", "--model", model, "--data", str(train_csv), "--out", str(models_dir))
     _running_demo_jobs_cancelled(settings)
     _vigil("submit", "--job", "anomaly", "--", "--bundle", str(models_dir / model), "--emit-scores",
            "--starting-offsets", "latest", "--delivery", "at-least-once", "--job-name", DEMO_JOB_NAME)
@@ -84,7 +92,7 @@ def demo(
     )
     _vigil(
         "simulate", "--to-kafka", "--devices", str(devices), "--duration", duration,
-        "--realtime", "--anomaly-rate", str(anomaly_rate), "--bootstrap", settings.kafka_bootstrap,
+        "--realtime", "--anomaly-rate", str(anomaly_rate), "--seed", str(seed), "--bootstrap", settings.kafka_bootstrap,
     )
     console.print(
         "\nSimulation finished; the stack keeps running. Alerts so far: "
