@@ -86,6 +86,23 @@ def kafka_jars_dir(cache_dir: Path) -> Path:
     return out
 
 
+def _maven_jar(cache_dir: Path, group: str, artifact: str, version: str, label: str) -> Path:
+    """One jar from Maven Central into ``<cache>/flink-connectors`` (once; cached afterwards)."""
+    out = cache_dir / "flink-connectors"
+    jar = out / f"{artifact}-{version}.jar"
+    if jar.exists():
+        return jar
+    out.mkdir(parents=True, exist_ok=True)
+    _mvn(
+        ["-f", str(POM), "dependency:copy", f"-Dartifact={group}:{artifact}:{version}:jar",
+         f"-DoutputDirectory={out}"],
+        f"{label} {version}",
+    )
+    if not jar.exists():
+        raise RuntimeError(f"Maven finished but {jar} is missing")
+    return jar
+
+
 def connector_jar(cache_dir: Path | None = None) -> Path:
     """Path of the Flink Kafka connector jar (fetched by Maven into the cache on first use).
 
@@ -96,39 +113,14 @@ def connector_jar(cache_dir: Path | None = None) -> Path:
         from deploy.settings import StackSettings
 
         cache_dir = StackSettings().cache_dir
-    ver = connector_version()
-    out = cache_dir / "flink-connectors"
-    jar = out / f"{CONNECTOR_ARTIFACT}-{ver}.jar"
-    if jar.exists():
-        return jar
-    out.mkdir(parents=True, exist_ok=True)
-    _mvn(
-        ["-f", str(POM), "dependency:copy",
-         f"-Dartifact=org.apache.flink:{CONNECTOR_ARTIFACT}:{ver}:jar", f"-DoutputDirectory={out}"],
-        f"Flink Kafka connector {ver}",
-    )
-    if not jar.exists():
-        raise RuntimeError(f"Maven finished but {jar} is missing")
-    return jar
+    return _maven_jar(cache_dir, "org.apache.flink", CONNECTOR_ARTIFACT, connector_version(),
+                      "Flink Kafka connector")
 
 
 def zstd_jar(cache_dir: Path) -> Path:
     """``com.github.luben:zstd-jni`` for Flink's classpath (the SQL connector does not bundle it,
     so zstd-compressed topics, e.g. from the simulator, would fail to decode)."""
-    ver = pom_property("zstd.version")
-    out = cache_dir / "flink-connectors"
-    jar = out / f"zstd-jni-{ver}.jar"
-    if jar.exists():
-        return jar
-    out.mkdir(parents=True, exist_ok=True)
-    _mvn(
-        ["-f", str(POM), "dependency:copy", f"-Dartifact=com.github.luben:zstd-jni:{ver}:jar",
-         f"-DoutputDirectory={out}"],
-        f"zstd-jni {ver}",
-    )
-    if not jar.exists():
-        raise RuntimeError(f"Maven finished but {jar} is missing")
-    return jar
+    return _maven_jar(cache_dir, "com.github.luben", "zstd-jni", pom_property("zstd.version"), "zstd-jni")
 
 
 def flink_extra_jars(cache_dir: Path) -> list[Path]:
