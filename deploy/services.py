@@ -47,6 +47,19 @@ def http_get_json(url: str, timeout: float = 2.0) -> dict | list | None:
         return None
 
 
+def kafka_cluster_id() -> str:
+    """A random KRaft cluster id (22 url-safe base64 chars). Ids starting with ``-`` are drawn
+    again: StorageTool's argument parser takes them for a flag (1 id in 64 would fail).
+
+    >>> cid = kafka_cluster_id(); len(cid), cid[0] != "-"
+    (22, True)
+    """
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
 class Service:
     """Base class: one process of the stack."""
 
@@ -135,9 +148,8 @@ class Kafka(Service):
             "auto.create.topics.enable=true\n"
         )
         if not (data / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             proc = subprocess.run(  # noqa: S603
-                [*self._java(self.jars), "kafka.tools.StorageTool", "format", "-t", cluster_id,
+                [*self._java(self.jars), "kafka.tools.StorageTool", "format", "-t", kafka_cluster_id(),
                  "-c", str(self.props), "--ignore-formatted"],
                 capture_output=True, text=True,
             )

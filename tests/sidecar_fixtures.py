@@ -6,7 +6,6 @@ dir, so the shared stack is never disturbed. Each helper kills only the pid it s
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import socket
@@ -14,8 +13,9 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
+
+from deploy.services import kafka_cluster_id
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -106,11 +106,13 @@ class KafkaServer:
             "transaction.state.log.min.isr=1", "group.initial.rebalance.delay.ms=0",
             "auto.create.topics.enable=true", "",
         ]))
-        subprocess.run(
-            ["java", "-cp", self.cp, "kafka.tools.StorageTool", "format", "-t",
-             base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22], "-c", str(self.props)],
-            check=True, capture_output=True, timeout=120,
+        fmt = subprocess.run(
+            ["java", "-cp", self.cp, "kafka.tools.StorageTool", "format", "-t", kafka_cluster_id(),
+             "-c", str(self.props)],
+            capture_output=True, text=True, timeout=120,
         )
+        if fmt.returncode != 0:
+            raise RuntimeError(f"Kafka StorageTool format failed:\n{(fmt.stdout + fmt.stderr)[-3000:]}")
 
     @property
     def bootstrap(self) -> str:
