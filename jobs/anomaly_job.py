@@ -12,7 +12,7 @@ Topology (operator uids in brackets; keep them stable, savepoints map state by u
       → key_by(device_id) → alert-policy [vigil-alert-policy]  AlertPolicy bytes
       → Kafka anomalies (exactly-once by default) ∪ stream-level alerts
     side outputs → Kafka sensor-readings-dlq, model-drift, window-scores (optional),
-                   archive (optional: validated readings, CSV partitioned by day)
+                   archive (optional: validated readings, Parquet partitioned by day)
 
 The per-device logic is ``udfs/`` (same code as ``vigil replay``); this file only wires.
 Submit: ``vigil submit --job anomaly -- --bundle models/iforest [options]``; options below,
@@ -55,7 +55,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "thread unless the target cluster lacks flink-python in its lib/ (see docs/job.md)")
     p.add_argument("--bundle-ms", type=int, default=100,
                    help="python.fn-execution.bundle.time: max ms records wait in a Python bundle")
-    p.add_argument("--bundle-size", type=int, default=1000, help="python.fn-execution.bundle.size")
+    p.add_argument("--bundle-size", type=int, default=10_000,
+                   help="python.fn-execution.bundle.size: max records per Python bundle. Keep it "
+                        "large: PyFlink reads a key's state from the JVM once per bundle, so small "
+                        "bundles over many devices cost a round trip per reading (1,000 -> 10,000: "
+                        "0.9k -> 3.2k readings/s here)")
+    p.add_argument("--state-cache", type=int, default=20_000,
+                   help="python.state.cache-size: keyed states cached in the Python worker; keep it "
+                        "above the number of devices per worker (an LRU smaller than the working set "
+                        "misses on every reading)")
     p.add_argument("--arrow-batch", type=int, default=1000, help="rows per pandas UDF batch (≤ bundle size)")
     p.add_argument("--emit-scores", action="store_true", help="per-window scores to the window-scores topic")
     p.add_argument("--archive-path", default=None, help="archive validated readings under this path")
@@ -136,6 +144,7 @@ def make_env(cfg: Any, args: argparse.Namespace) -> tuple[Any, Any]:
     conf.set_string("python.fn-execution.bundle.time", str(args.bundle_ms))
     conf.set_string("python.fn-execution.bundle.size", str(args.bundle_size))
     conf.set_string("python.fn-execution.arrow.batch.size", str(min(args.arrow_batch, args.bundle_size)))
+    conf.set_string("python.state.cache-size", str(args.state_cache))
     conf.set_string("state.backend.type", "rocksdb")
     conf.set_string("execution.checkpointing.incremental", "true")
     conf.set_string("python.executable", sys.executable)
@@ -214,16 +223,20 @@ def sink_ddl(table: str, topic: str, cfg: Any, txn_prefix: str) -> str:
 
 
 def archive_ddl(path: str, table: str = "vigil_archive") -> str:
-    """Filesystem sink of validated readings, one folder per UTC day (``day=YYYY-MM-DD``).
+    """Filesystem sink of validated readings as Parquet (SNAPPY), one folder per UTC day
+    (``day=YYYY-MM-DD/part-…``; columns ``device_id, ts`` epoch ms, ``values_json``). A local
+    path or any URI Flink has a file system for (``s3://`` needs the flink-s3-fs plugin).
+    Bulk formats roll a new file on every checkpoint; files become visible when it completes.
 
-    CSV, not Parquet: the Parquet format of the filesystem connector needs the flink-parquet
-    jar plus Hadoop classes, which the stack's Flink does not ship (see docs/job.md)."""
+    >>> ddl = archive_ddl("s3://bucket/vigil")
+    >>> "'format' = 'parquet'" in ddl and "PARTITIONED BY (`day`)" in ddl and "'path' = 's3://bucket/vigil'" in ddl
+    True
+    """
     uri = path if "://" in path else Path(path).resolve().as_uri()
     return (f"CREATE TEMPORARY TABLE `{table}` (`device_id` STRING, `ts` BIGINT, `values_json` STRING,"
             f" `day` STRING) PARTITIONED BY (`day`)\nWITH (\n  "
-            + _with({"connector": "filesystem", "path": uri, "format": "csv",
-                     "sink.rolling-policy.rollover-interval": "60s",
-                     "sink.rolling-policy.check-interval": "10s"}) + "\n)")
+            + _with({"connector": "filesystem", "path": uri, "format": "parquet",
+                     "parquet.compression": "SNAPPY"}) + "\n)")
 
 
 # ------------------------------------------------------------------ topology
@@ -309,10 +322,17 @@ def attach_sinks(t_env: Any, out: Outputs, cfg: Any) -> Any:
 
 
 def attach_archive(t_env: Any, out: Outputs, cfg: Any, stmts: Any) -> None:
-    """Add the archive insert (validated readings, one folder per UTC day) when configured.
-    Files are committed with checkpoints (and at the end of a bounded input)."""
+    """Add the archive insert (validated readings as Parquet, one folder per UTC day) when
+    configured. Files are committed with checkpoints (and at the end of a bounded input).
+
+    The Parquet format's jars (flink-parquet + Hadoop classes, ``deploy.artifacts.parquet_jars``,
+    fetched by Maven into the cache on first use) go into ``pipeline.jars``: on the client for
+    planning, and uploaded with the job graph, so the cluster's ``lib/`` needs nothing."""
     if out.archive is None:
         return
+    from deploy.artifacts import parquet_jars
+
+    out.archive.get_execution_environment().add_jars(*(j.as_uri() for j in parquet_jars()))
     t_env.get_config().set("table.local-time-zone", "UTC")
     t_env.create_temporary_view("v_archive", t_env.from_data_stream(out.archive))
     t_env.execute_sql(archive_ddl(cfg.archive_path))

@@ -31,7 +31,7 @@ from udfs.device_state import Context, DeviceProcessor, Window
 from udfs.features import FeatureSpec
 from udfs.schema import Alert, Reading
 
-OnlineKind = Literal["zscore"]
+OnlineKind = Literal["zscore", "surprise"]
 
 
 class ReplayError(ValueError):
@@ -82,7 +82,15 @@ def _make_scorer(bundle: Bundle | str | Path | None, online: OnlineKind | None, 
         spec = online_spec or FeatureSpec(sensors=dataset_sensors, window=config.window or 10,
                                           slide=config.slide or 1, per_sensor=["last", "mean"])
         return OnlineZScore(spec)
-    raise ReplayError("replay needs a bundle or an online mode (online='zscore')")
+    if online == "surprise":
+        from udfs.online import OnlineSurprise
+
+        spec = online_spec or FeatureSpec(sensors=dataset_sensors, window=config.window or 16,
+                                          slide=config.slide or 1, per_sensor=["mean", "std", "last"])
+        # its per-detector z uses the job's likelihood history / short-average settings
+        return OnlineSurprise(spec, history=config.likelihood_history, short=config.likelihood_short,
+                              min_history=config.likelihood_min_history)
+    raise ReplayError("replay needs a bundle or an online mode (online='zscore' | 'surprise')")
 
 
 def replay(
@@ -100,8 +108,9 @@ def replay(
 
     ``online="zscore"`` (with ``bundle=None``) fits a z-score on each device's windows seen so
     far (NAB-style online detection); pair it with ``threshold_mode="likelihood"`` or
-    ``"fixed"``. ``progress(n)`` is called with the number of readings processed since the
-    last call. Raises :class:`ReplayError` when the dataset lacks a sensor the model needs.
+    ``"fixed"``. ``online="surprise"`` (:class:`udfs.online.OnlineSurprise`: nearest earlier
+    window + feature z-score, scored in sigmas) pairs with ``threshold_mode="fixed"``.
+    ``progress(n)`` is called with the number of readings processed since the last call. Raises :class:`ReplayError` when the dataset lacks a sensor the model needs.
     """
     cfg = config or JobConfig()
     t0 = time.perf_counter()

@@ -15,7 +15,7 @@ def replay_cmd(
     fmt: Annotated[str, typer.Option("--format", help="Dataset format: auto|sim|nab|skab|csv|parquet.")] = "auto",
     out_format: Annotated[str, typer.Option("--out-format", help="csv | parquet")] = "csv",
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="JobConfig JSON/YAML (VIGIL_JOB_* env also applies).")] = None,
-    online: Annotated[Optional[str], typer.Option("--online", help="Online model instead of a bundle: zscore.")] = None,
+    online: Annotated[Optional[str], typer.Option("--online", help="Online model instead of a bundle: zscore | surprise.")] = None,
     threshold_mode: Annotated[Optional[str], typer.Option("--threshold-mode", help="manifest | fixed | likelihood")] = None,
     threshold: Annotated[Optional[float], typer.Option("--threshold", help="Fixed threshold (oriented score).")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Windows per scoring batch.")] = None,
@@ -45,7 +45,7 @@ def replay_cmd(
         cfg = JobConfig.from_file(config, **over) if config else JobConfig(**over)
         ds = load_dataset(path, fmt, sort=not delivery_order)
         if bundle is None and online is None:
-            raise ReplayError("give --bundle PATH or --online zscore")
+            raise ReplayError("give --bundle PATH or --online zscore|surprise")
         with tqdm(total=len(ds.frame), unit="rd", desc="replay", disable=None) as bar:
             res = replay(ds, bundle, cfg, batch_size=batch_size, online=online, progress=bar.update)  # type: ignore[arg-type]
         paths = res.write(out, out_format)  # type: ignore[arg-type]

@@ -194,8 +194,46 @@ def test_datasets_root_and_require_dataset(monkeypatch, tmp_path) -> None:
     assert require_dataset("nab") == tmp_path / "nab"
 
 
+def test_jobs_parquet_archive_partitioned_by_day(tmp_path) -> None:
+    """The anomaly job's archive as Flink's filesystem sink lays it out: day=… folders of
+    suffix-less Parquet part files (device_id, ts, values_json), hidden in-progress files."""
+    import orjson
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from training.sim_kafka import iter_messages
+
+    cfg = SimConfig(devices=3, duration_s=600, rate=0.5, seed=4, start_ms=START, dropout_rate=0.05)
+    readings = [orjson.loads(m.value) for m in iter_messages(cfg, ts_format="epoch_ms")]
+    root = tmp_path / "archive"
+    for i, day in enumerate(["2026-11-23", "2026-11-24"]):
+        d = root / f"day={day}"
+        d.mkdir(parents=True)
+        part = readings[i::2]
+        for j in range(2):  # one file per checkpoint
+            rows = part[j::2]
+            pq.write_table(pa.table({"device_id": [r["device_id"] for r in rows], "ts": [r["ts"] for r in rows],
+                                     "values_json": [orjson.dumps(r["values"]).decode() for r in rows]}),
+                           d / f"part-6f1c-0-{j}", compression="snappy")
+        (d / f".part-6f1c-0-2.inprogress.{i}").write_bytes(b"PAR1 not finished")
+    assert detect_format(root) == "archive"
+    ds = load_dataset(root)
+    _contract(ds)
+    assert ds.fmt == "archive" and ds.sensors == sorted(SIM_SENSORS)
+    assert len(ds.frame) == len(readings)
+    ref = to_frame(cfg).sort_values(["device_id", "ts"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(ds.frame[["device_id", "ts", *SIM_SENSORS]], ref[["device_id", "ts", *SIM_SENSORS]])
+    one_day = load_dataset(root / "day=2026-11-24", fmt="archive", sensors=["rpm", "flow"])
+    assert one_day.sensors == ["rpm", "flow"] and len(one_day) == len(readings[1::2])
+    with pytest.raises(DataError, match="unknown sensors"):
+        load_dataset(root, fmt="archive", sensors=["nope"])
+    (root / "day=2026-11-24" / "part-legacy-0").write_text("pump-01,1,{}\n")
+    with pytest.raises(DataError, match="mixes Parquet and other files"):
+        load_dataset(root)
+
+
 def test_jobs_csv_archive_partitioned_by_day(tmp_path) -> None:
-    """The anomaly job's archive: Flink filesystem sink, CSV without header, day=… folders."""
+    """The CSV archive of earlier job versions: CSV without header, day=… folders (still read)."""
     import csv
 
     import orjson

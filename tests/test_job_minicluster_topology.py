@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pandas as pd
 import pytest
 
 from job_fixtures import T0, fuzzed_bad, job_config, make_bundle, readings, window_count
@@ -122,6 +123,9 @@ def test_archive_writes_validated_readings_per_day(tmp_path):
     arch = tmp_path / "archive"
     cfg = job_config(bundle, archive_path=str(arch))
     good = readings(2, 30, step_ms=3_600_000)  # 30 hours: spans two UTC days
+    s0, s1 = sorted(good[0]["values"])[:2]
+    good[3]["values"][s0] = None  # a null value and an absent sensor survive as NaN
+    del good[4]["values"][s1]
     rows = [json.dumps(g).encode() for g in good] + [b"{bad"]
     env, t_env = job.make_env(cfg, job.parse_args(["--bundle-ms", "50"]))
     src_type = Types.ROW_NAMED(["raw", "topic", "partition", "offset"],
@@ -133,5 +137,18 @@ def test_archive_writes_validated_readings_per_day(tmp_path):
     stmts.execute().wait()
     days = sorted(p.name for p in arch.iterdir() if p.is_dir())
     assert days == ["day=2026-11-23", "day=2026-11-24"], days
-    lines = [ln for p in arch.rglob("*") if p.is_file() and not p.name.startswith(".") for ln in p.read_text().splitlines()]
-    assert len(lines) == len(good)  # every validated reading once, the bad one not at all
+    parts = [p for p in arch.rglob("part-*") if p.is_file()]
+    assert parts and all(p.read_bytes()[:4] == b"PAR1" for p in parts), parts  # Parquet, committed
+    assert not [p for p in arch.rglob(".*") if p.is_file()]  # nothing left in progress at end of input
+
+    from training.data import load_dataset
+
+    ds = load_dataset(arch)  # training's loader, format detected
+    assert ds.fmt == "archive" and ds.sensors == sorted(good[0]["values"])
+    assert len(ds.frame) == len(good)  # every validated reading once, the bad one not at all
+    want = pd.DataFrame([{"device_id": g["device_id"], "ts": g["ts"], **g["values"]} for g in good])
+    want = want.sort_values(["device_id", "ts"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(ds.frame[want.columns], want, check_dtype=False)
+    for day in days:  # each day folder holds exactly that UTC day's readings
+        d = load_dataset(arch / day, fmt="archive")
+        assert set(pd.to_datetime(d.frame["ts"], unit="ms", utc=True).dt.strftime("day=%Y-%m-%d")) == {day}

@@ -508,13 +508,42 @@ def load_csv_generic(
 
 # -- Parquet archive -----------------------------------------------------------------------
 
+_PARQUET_MAGIC = b"PAR1"
 
-def load_parquet(path: str | Path, *, sort: bool = True, sensors: list[str] | None = None) -> Dataset:
-    """The job's raw archive: Parquet files, usually partitioned by day (``date=YYYY-MM-DD/``).
 
-    Columns: ``device_id`` (string), ``ts`` (int64 epoch ms or a timestamp type), and either
-    one numeric column per sensor or a ``values`` map<string, double> column (expanded here).
-    Optional ``label``/``fault_kind`` are kept. Partition columns (``date``…) are dropped.
+def _is_parquet(path: Path) -> bool:
+    """Parquet by content (Flink's part files have no ``.parquet`` suffix)."""
+    with open(path, "rb") as fh:
+        return fh.read(4) == _PARQUET_MAGIC
+
+
+def _expand_values_json(col: pd.Series, src: Path, sensors: list[str] | None) -> tuple[pd.DataFrame, list[str]]:
+    """The job's ``values_json`` column (one JSON object per reading, nulls kept) as float64
+    sensor columns; sensors = ``sensors`` or every key seen, sorted."""
+    import orjson
+
+    try:
+        vals = pd.DataFrame.from_records([orjson.loads(v) for v in col])
+    except (orjson.JSONDecodeError, TypeError) as e:
+        raise DataError(f"{src}: archive values_json is not JSON ({e})") from None
+    vals.index = col.index
+    sens = list(sensors) if sensors else sorted(vals.columns)
+    unknown = [s for s in sens if s not in vals.columns]
+    if sensors and unknown:
+        raise DataError(f"{src}: unknown sensors {unknown}; the archive has {sorted(vals.columns)}")
+    return pd.DataFrame({s: pd.to_numeric(vals[s], errors="coerce").astype(np.float64) for s in sens},
+                        index=col.index), sens
+
+
+def load_parquet(path: str | Path, *, sort: bool = True, sensors: list[str] | None = None,
+                 fmt: str = "parquet") -> Dataset:
+    """Parquet files, usually partitioned by day (hive folders ``day=``/``date=YYYY-MM-DD/``).
+
+    Columns: ``device_id`` (string), ``ts`` (int64 epoch ms or a timestamp type), and one of:
+    ``values_json`` (the anomaly job's archive: a JSON object per reading), a ``values``
+    map<string, double>, or one numeric column per sensor. Optional ``label``/``fault_kind``
+    are kept; partition columns are dropped. Files whose name starts with ``.`` or ``_``
+    (Flink's in-progress ``.part-…`` files, ``_SUCCESS``) are skipped.
     """
     import pyarrow as pa
     import pyarrow.dataset as pads
@@ -536,7 +565,10 @@ def load_parquet(path: str | Path, *, sort: bool = True, sensors: list[str] | No
         df["ts"] = tcol.cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64()).to_numpy()
     else:
         df["ts"] = to_epoch_ms(tcol.to_pandas(), f"{p}: column 'ts'").to_numpy()
-    if "values" in names and pa.types.is_map(table.schema.field("values").type):
+    if "values_json" in names:
+        vals, sens = _expand_values_json(table.column("values_json").to_pandas(), p, sensors)
+        df = pd.concat([df, vals], axis=1)
+    elif "values" in names and pa.types.is_map(table.schema.field("values").type):
         maps = table.column("values").to_pylist()
         vals = pd.DataFrame.from_records([dict(m) if m is not None else {} for m in maps])
         if len(vals) != len(df):
@@ -553,42 +585,45 @@ def load_parquet(path: str | Path, *, sort: bool = True, sensors: list[str] | No
                 raise DataError(f"{p}: unknown sensor columns {unknown}; columns are {names}")
             cand = list(sensors)
         if not cand:
-            raise DataError(f"{p}: archive has no sensor columns (numeric columns or a 'values' map); columns are {names}")
+            raise DataError(f"{p}: archive has no sensor columns (numeric columns, a 'values' map or 'values_json'); columns are {names}")
         sens = cand
         for s in sens:
             df[s] = table.column(s).to_numpy(zero_copy_only=False).astype(np.float64)
     for extra in ("label", "fault_kind", "changepoint"):
         if extra in names:
             df[extra] = table.column(extra).to_pandas()
-    return Dataset(_finish(df, list(sens), sort), list(sens), p.stem if p.is_file() else p.name, source=str(p), fmt="parquet")
+    return Dataset(_finish(df, list(sens), sort), list(sens), p.stem if p.is_file() else p.name, source=str(p), fmt=fmt)
 
 
 def load_archive(path: str | Path, *, sort: bool = True, sensors: list[str] | None = None) -> Dataset:
-    """The anomaly job's raw archive as Flink's filesystem sink writes it (CSV, no header).
+    """The anomaly job's raw archive (``--archive-path``), as Flink's filesystem sink writes it.
 
-    Layout: ``<path>/day=YYYY-MM-DD/part-…`` files with three columns ``device_id, ts (epoch
-    ms), values_json`` (the reading's ``values`` object, nulls kept). Hidden and in-progress
-    files (``.part-…``, ``_SUCCESS``) are skipped. A Parquet archive (``*.parquet``) is
-    handed to :func:`load_parquet`. Sensors = ``sensors`` or every key seen, sorted.
+    Layout: ``<path>/day=YYYY-MM-DD/part-<uuid>-<subtask>-<n>`` Parquet files (no suffix) with
+    columns ``device_id, ts (epoch ms), values_json`` (the reading's ``values`` object, nulls
+    kept); read with pyarrow (:func:`load_parquet`). Hidden and in-progress files (``.part-…``,
+    ``_SUCCESS``) are skipped. Archives of earlier job versions — the same three columns as
+    header-less CSV — are still read. Sensors = ``sensors`` or every key seen, sorted.
     """
-    import orjson
-
     p = _resolve(path)
-    if p.is_dir() and any(p.rglob("*.parquet")):
-        return load_parquet(p, sort=sort, sensors=sensors)
     files = sorted(
         f for f in (p.rglob("*") if p.is_dir() else [p])
         if f.is_file() and not f.name.startswith((".", "_")) and f.suffix not in (".crc", ".json")
     )
     if not files:
-        raise DataError(f"{p}: no archive files (expected day=YYYY-MM-DD/part-* CSV files or *.parquet)")
+        raise DataError(f"{p}: no archive files (expected day=YYYY-MM-DD/part-* Parquet files)")
+    parquet = [f for f in files if _is_parquet(f)]
+    if parquet:
+        if len(parquet) != len(files):
+            other = [str(f.relative_to(p)) for f in files if f not in set(parquet)][:3]
+            raise DataError(f"{p}: archive mixes Parquet and other files ({other}); pass one day folder")
+        return load_parquet(p, sort=sort, sensors=sensors, fmt="archive")
     frames = []
-    for f in files:
+    for f in files:  # the CSV archive of earlier job versions
         try:
             df = pd.read_csv(f, header=None, names=["device_id", "ts", "values_json"],
                              dtype={"device_id": str, "values_json": str})
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
-            raise DataError(f"{f}: not an archive file (device_id,ts,values_json CSV): {e}") from None
+            raise DataError(f"{f}: not an archive file (Parquet, or device_id,ts,values_json CSV): {e}") from None
         if df.empty:
             continue
         if not pd.api.types.is_integer_dtype(df["ts"]):
@@ -597,15 +632,6 @@ def load_archive(path: str | Path, *, sort: bool = True, sensors: list[str] | No
     if not frames:
         raise DataError(f"{p}: archive files hold no rows")
     df = pd.concat(frames, ignore_index=True)
-    try:
-        vals = pd.DataFrame.from_records([orjson.loads(v) for v in df["values_json"]])
-    except orjson.JSONDecodeError as e:
-        raise DataError(f"{p}: archive values_json is not JSON ({e})") from None
-    sens = list(sensors) if sensors else sorted(vals.columns)
-    unknown = [s for s in sens if s not in vals.columns]
-    if sensors and unknown:
-        raise DataError(f"{p}: unknown sensors {unknown}; the archive has {sorted(vals.columns)}")
-    out = pd.DataFrame({"device_id": df["device_id"], "ts": df["ts"].astype(np.int64)})
-    for s in sens:
-        out[s] = pd.to_numeric(vals[s], errors="coerce").astype(np.float64)
+    vals, sens = _expand_values_json(df["values_json"], p, sensors)
+    out = pd.concat([pd.DataFrame({"device_id": df["device_id"], "ts": df["ts"].astype(np.int64)}), vals], axis=1)
     return Dataset(_finish(out, sens, sort), sens, p.name, source=str(p), fmt="archive")

@@ -7,9 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-ALL_KINDS = "zscore,iforest,ocsvm,kmeans,autoencoder,lstm_autoencoder,online_zscore"
+ALL_KINDS = "zscore,iforest,ocsvm,kmeans,autoencoder,lstm_autoencoder,online_zscore,online_surprise"
 TRAIN_ONCE_ON_NAB = {"autoencoder", "lstm_autoencoder"}  # torch kinds: re-training 100x per corpus is too slow here
-NAB_ONLY = {"online_zscore"}  # replay's online mode learns from the scored rows: NAB's protocol only
+NAB_ONLY = {"online_zscore", "online_surprise"}  # replay's online mode learns from the scored rows: NAB's protocol only
 DEFAULT_RESULTS = "bench-results/evaluation"
 
 
@@ -23,6 +23,10 @@ def evaluate_cmd(
     refit_every: Annotated[int, typer.Option(help="NAB: re-train on everything seen every N rows (0: train once).")] = 1000,
     calibration: Annotated[str, typer.Option(help="NAB score: job (the job's likelihood) | likelihood | none.")] = "job",
     nab_detections: Annotated[str, typer.Option(help="NAB: alert_opens (rows where the job's alert policy opens an alert) | scores (every row).")] = "alert_opens",
+    likelihood_history: Annotated[int, typer.Option(help="NAB, job likelihood: history of scores.")] = 1000,
+    likelihood_threshold: Annotated[float, typer.Option(help="NAB, job likelihood: alert threshold (0.99865 = 3 sigmas).")] = 0.99865,
+    min_duration: Annotated[int, typer.Option(help="NAB, job likelihood: the alert policy's min duration in windows.")] = 1,
+    surprise_threshold: Annotated[float, typer.Option(help="NAB, online_surprise: alert threshold in sigmas.")] = 3.0,
     skab_q: Annotated[float, typer.Option(help="SKAB: training-score quantile for the UCL.")] = 0.99,
     skab_factor: Annotated[float, typer.Option(help="SKAB: UCL factor.")] = 4 / 3,
     skab_policy: Annotated[str, typer.Option(help="SKAB detections: threshold | alerts (alert policy).")] = "threshold",
@@ -40,6 +44,8 @@ def evaluate_cmd(
     try:
         cfg = EvalConfig(window=window, per_sensor=features.split(",") if features else None,
                          nab_refit_every=refit_every or None, nab_calibration=calibration, nab_detections=nab_detections, skab_q=skab_q,
+                         likelihood_history=likelihood_history, likelihood_threshold=likelihood_threshold,
+                         min_duration=min_duration, surprise_threshold=surprise_threshold,
                          skab_factor=skab_factor, skab_policy=skab_policy, policy=policy, seed=seed)
         res = run_evaluation(data, kind=model, bundle=bundle, cfg=cfg,
                              progress=lambda m: typer.echo(m, err=True), limit_files=limit_files)

@@ -63,6 +63,12 @@ class EvalConfig(BaseModel):
                                             "alert keep their score (what an operator is paged for)")
     likelihood_history: int = Field(1000, ge=20)
     likelihood_short: int = Field(5, ge=1)
+    likelihood_threshold: float = Field(0.99865, gt=0, lt=1,
+                                        description="job likelihood mode: alert threshold (0.99865 = Φ(3))")
+    min_duration: int = Field(1, ge=1, description="NAB, job likelihood mode: the alert policy's min duration")
+    surprise_threshold: float = Field(3.0, gt=0, description="online_surprise: alert threshold in sigmas (fixed mode)")
+    surprise_history: int = Field(500, ge=20, description="online_surprise: raw-score history of each z")
+    surprise_min_duration: int = Field(2, ge=1, description="online_surprise: the alert policy's min duration")
     # SKAB
     skab_q: float = Field(0.99, gt=0, lt=1)
     skab_factor: float = Field(4 / 3, gt=0)
@@ -128,7 +134,7 @@ def replay_rows(frame: pd.DataFrame, sensors: list[str], bundle: Path, config_ov
     return align_replay(ds.frame, replay(ds, load_bundle(bundle), cfg))
 
 
-ONLINE_KINDS = {"online_zscore": "zscore"}
+ONLINE_KINDS = {"online_zscore": "zscore", "online_surprise": "surprise"}
 """Model "kinds" served by replay's online mode (per-device learning on everything seen so far,
 no bundle): the NAB-style way to learn online without re-training chunks."""
 
@@ -223,11 +229,23 @@ def anomaly_likelihood(scores: np.ndarray, history: int = 1000, short: int = 5, 
     sd = past.rolling(history, min_periods=min_history).std()
     sd = np.maximum(sd.to_numpy(), 1e-6 + 1e-3 * np.abs(mu.to_numpy()))
     z = (avg.to_numpy() - mu.to_numpy()) / sd
-    tail = norm.sf(z)
-    lik = 1.0 - tail
-    out = np.log(1.0000000001 - lik) / math.log(1.0 - 0.9999999999)
+    out = log_likelihood(1.0 - norm.sf(z))
     out = np.where(np.isfinite(out), out, 0.0)
     return np.clip(out, 0.0, 1.0)
+
+
+def log_likelihood(likelihood: np.ndarray | float) -> np.ndarray:
+    """Numenta's log scale of an anomaly likelihood: ``log(1.0000000001 − L) / log(1e-10)``.
+
+    Spreads likelihoods near 1 over 0..1 (0.5 → 0.03, 0.9999 → 0.4, 1 → 1.0). It is
+    monotone, so it does not change which rows a threshold sweep (NAB) can separate: it
+    cannot undo ties of likelihoods that are already exactly 1.0 (tested).
+
+    >>> log_likelihood(np.array([0.5, 0.9999, 1.0])).round(3).tolist()
+    [0.03, 0.4, 1.0]
+    """
+    lik = np.asarray(likelihood, dtype=np.float64)
+    return np.log(1.0000000001 - lik) / math.log(1.0 - 0.9999999999)
 
 
 # --------------------------------------------------------------------------- NAB
@@ -262,7 +280,13 @@ def run_nab_file(kind: str | None, bundle: Path | None, path: Path, rel: str, cf
     window = cfg.window or DEFAULT_WINDOWS["nab"]
     feats = cfg.per_sensor or DEFAULT_FEATURES["nab"]
     overrides = ({"threshold_mode": "likelihood", "likelihood_history": cfg.likelihood_history,
-                  "likelihood_short": cfg.likelihood_short} if cfg.nab_calibration == "job" else {})
+                  "likelihood_short": cfg.likelihood_short, "likelihood_threshold": cfg.likelihood_threshold,
+                  "min_duration": cfg.min_duration} if cfg.nab_calibration == "job" else {})
+    if ONLINE_KINDS.get(kind or "") == "surprise":
+        # its score is already a z ("sigmas", unbounded): the policy's fixed mode, no likelihood
+        overrides = {"threshold_mode": "fixed", "threshold": cfg.surprise_threshold,
+                     "likelihood_history": cfg.surprise_history, "likelihood_short": cfg.likelihood_short,
+                     "min_duration": cfg.surprise_min_duration}
     def pick(r: Replayed) -> np.ndarray:
         v = r.scores if cfg.nab_calibration == "job" else r.raw
         if cfg.nab_detections == "alert_opens":

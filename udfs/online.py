@@ -71,3 +71,130 @@ class OnlineZScore:
 
     def explain(self, feature_rows: np.ndarray, k: int = 3) -> list[list[dict]]:
         return [[] for _ in range(len(feature_rows))]
+
+
+class _ZTracker:
+    """Per-device z of a short average of a raw score against that score's recent history.
+
+    The same recipe as :class:`udfs.alerts.AlertPolicy`'s likelihood mode (mean of the current
+    and the ``short − 1`` previous raw scores vs μ, σ of the previous ``history`` raw scores),
+    but the z itself is returned instead of Φ(z): Φ saturates at exactly 1.0 for z > 8.3 and
+    then every strong anomaly ties, which a threshold sweep (NAB) cannot rank. 0 until
+    ``min_history`` scores were seen.
+    """
+
+    __slots__ = ("hist", "n", "short", "min_history")
+
+    def __init__(self, history: int, short: int, min_history: int) -> None:
+        self.hist = np.zeros(history)
+        self.n = 0
+        self.short = short
+        self.min_history = min_history
+
+    def update(self, raw: float) -> float:
+        cap = len(self.hist)
+        have = min(self.n, cap)
+        z = 0.0
+        if have >= self.min_history:
+            h = self.hist if have == cap else self.hist[:have]
+            mu, sd = float(h.mean()), float(h.std())
+            idx = (self.n - 1 - np.arange(min(self.short - 1, have))) % cap
+            short = (raw + float(self.hist[idx].sum())) / (1 + len(idx))
+            z = (short - mu) / max(sd, 1e-9 * max(1.0, abs(mu)), 1e-12)
+        self.hist[self.n % cap] = raw
+        self.n += 1
+        return z
+
+
+class OnlineSurprise:
+    """Score = max of two per-device surprise z's, each learnt online (score, then learn):
+
+    * **context**: Euclidean distance from the window's raw values to the NEAREST earlier,
+      non-overlapping window of the same device (the last ``memory`` windows are kept) -- a
+      pattern that already occurred (a daily cycle, a repeated spike) is not surprising, a new
+      shape or level is (the idea of nearest-neighbour / "left discord" detectors such as
+      KNN-CAD, written from their published description);
+    * **level**: :class:`OnlineZScore` of the window features (max |z| over features).
+
+    Each raw score becomes a z against the device's last ``history`` raw scores of that kind
+    (short average of ``short`` scores, as the job's likelihood); the output is the larger z,
+    in "sigmas", unbounded (no saturation), 0 while a device is still warming up. Pair it with
+    the alert policy's ``fixed`` threshold mode (e.g. ``threshold=3``).
+
+    Assumes windows of one device arrive in order (slide ``spec.slide``) with ``device_ids`` per
+    row, and sensors on comparable scales (raw values are compared; NAB is univariate). Memory
+    per device: ``memory × window × sensors`` float64 plus two ``history`` rings. Cost per
+    window: O(memory × window). State lives in memory (replay's online mode).
+
+    >>> spec = FeatureSpec(sensors=["v"], window=4, per_sensor=["mean", "std", "last"])
+    >>> x = np.tile([0., 1., 2., 1.], 60)          # a repeating pattern...
+    >>> x[200] = 9.0                               # ...with one spike
+    >>> w = np.lib.stride_tricks.sliding_window_view(x, 4)[:, :, None]
+    >>> s = OnlineSurprise(spec, history=100, min_history=20).score_windows(w, ["d"] * len(w))
+    >>> int(np.argmax(s)) + 3, bool(s.max() > 10 and abs(s[150]) < 3)  # peaks at the spike's row
+    (200, True)
+    """
+
+    kind = "surprise"
+
+    def __init__(self, spec: FeatureSpec, memory: int = 20_000, history: int = 500, short: int = 5,
+                 min_history: int = 50, zscore_min_history: int = 30, min_neighbours: int = 10) -> None:
+        spec.check_supported()
+        self.spec = spec
+        self.memory = memory
+        self.history, self.short, self.min_history = history, short, min_history
+        self.min_neighbours = min_neighbours
+        # windows overlapping the current one are not "earlier" patterns (slide 1: the last window−1)
+        self.exclude = -(-spec.window // max(1, spec.slide)) - 1
+        self.level = OnlineZScore(spec, min_history=zscore_min_history)
+        self.devices: dict[str, list[Any]] = {}  # device → [window buffer, n windows, z ctx, z level]
+        self.explainer = self.level.explainer
+
+    @property
+    def model_ref(self) -> dict[str, str]:
+        return {"name": "online-surprise", "version": "online"}
+
+    def _state(self, dev: str, width: int) -> list[Any]:
+        st = self.devices.get(dev)
+        if st is None:
+            st = self.devices[dev] = [np.zeros((0, width)), 0,
+                                      _ZTracker(self.history, self.short, self.min_history),
+                                      _ZTracker(self.history, self.short, self.min_history)]
+        return st
+
+    def _context(self, st: list[Any], w: np.ndarray) -> float | None:
+        """Nearest-neighbour distance to earlier windows (None: too few yet); then remember ``w``."""
+        buf, n = st[0], st[1]
+        cap = self.memory
+        usable = max(0, min(n, cap) - self.exclude)  # ring slots older than the overlapping ones
+        d = None
+        if usable >= self.min_neighbours:
+            if n <= cap:
+                past = buf[:usable]
+            else:  # ring: oldest slot is n % cap; take `usable` slots from there
+                idx = (n % cap + np.arange(usable)) % cap
+                past = buf[idx]
+            d = float(np.sqrt(((past - w) ** 2).sum(axis=1)).min())
+        if n < cap and n >= len(buf):  # grow geometrically up to `memory`
+            grown = np.zeros((min(cap, max(64, 2 * len(buf))), w.size))
+            grown[: len(buf)] = buf
+            st[0] = buf = grown
+        buf[n % cap] = w
+        st[1] = n + 1
+        return d
+
+    def score_windows(self, windows: np.ndarray, device_ids: list[str], return_features: bool = False) -> Any:
+        windows = np.asarray(windows, dtype=np.float64)
+        lvl, feats = self.level.score_windows(windows, device_ids, return_features=True)
+        flat = windows.reshape(len(windows), -1)
+        out = np.zeros(len(flat))
+        for i, dev in enumerate(device_ids):
+            st = self._state(dev, flat.shape[1])
+            d = self._context(st, flat[i])
+            zc = st[2].update(d) if d is not None else 0.0
+            zl = st[3].update(float(lvl[i]))
+            out[i] = max(zc, zl)
+        return (out, feats) if return_features else out
+
+    def explain(self, feature_rows: np.ndarray, k: int = 3) -> list[list[dict]]:
+        return [[] for _ in range(len(feature_rows))]
