@@ -194,6 +194,26 @@ def test_datasets_root_and_require_dataset(monkeypatch, tmp_path) -> None:
     assert require_dataset("nab") == tmp_path / "nab"
 
 
+def _archive_readings() -> tuple[SimConfig, list[dict]]:
+    """Simulated readings (with dropouts) as the job archives them, epoch-ms times."""
+    import orjson
+
+    from training.sim_kafka import iter_messages
+
+    cfg = SimConfig(devices=3, duration_s=600, rate=0.5, seed=4, start_ms=START, dropout_rate=0.05)
+    return cfg, [orjson.loads(m.value) for m in iter_messages(cfg, ts_format="epoch_ms")]
+
+
+def _load_archive(root, cfg: SimConfig, readings: list[dict]):  # noqa: ANN001, ANN202
+    """Load ``root`` as an archive, check the loader contract; returns (dataset, reference frame)."""
+    assert detect_format(root) == "archive"
+    ds = load_dataset(root)
+    _contract(ds)
+    assert ds.fmt == "archive" and ds.sensors == sorted(SIM_SENSORS)
+    assert len(ds.frame) == len(readings)
+    return ds, to_frame(cfg).sort_values(["device_id", "ts"]).reset_index(drop=True)
+
+
 def test_jobs_parquet_archive_partitioned_by_day(tmp_path) -> None:
     """The anomaly job's archive as Flink's filesystem sink lays it out: day=… folders of
     suffix-less Parquet part files (device_id, ts, values_json), hidden in-progress files."""
@@ -201,10 +221,7 @@ def test_jobs_parquet_archive_partitioned_by_day(tmp_path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from training.sim_kafka import iter_messages
-
-    cfg = SimConfig(devices=3, duration_s=600, rate=0.5, seed=4, start_ms=START, dropout_rate=0.05)
-    readings = [orjson.loads(m.value) for m in iter_messages(cfg, ts_format="epoch_ms")]
+    cfg, readings = _archive_readings()
     root = tmp_path / "archive"
     for i, day in enumerate(["2026-11-23", "2026-11-24"]):
         d = root / f"day={day}"
@@ -216,12 +233,7 @@ def test_jobs_parquet_archive_partitioned_by_day(tmp_path) -> None:
                                      "values_json": [orjson.dumps(r["values"]).decode() for r in rows]}),
                            d / f"part-6f1c-0-{j}", compression="snappy")
         (d / f".part-6f1c-0-2.inprogress.{i}").write_bytes(b"PAR1 not finished")
-    assert detect_format(root) == "archive"
-    ds = load_dataset(root)
-    _contract(ds)
-    assert ds.fmt == "archive" and ds.sensors == sorted(SIM_SENSORS)
-    assert len(ds.frame) == len(readings)
-    ref = to_frame(cfg).sort_values(["device_id", "ts"]).reset_index(drop=True)
+    ds, ref = _load_archive(root, cfg, readings)
     pd.testing.assert_frame_equal(ds.frame[["device_id", "ts", *SIM_SENSORS]], ref[["device_id", "ts", *SIM_SENSORS]])
     one_day = load_dataset(root / "day=2026-11-24", fmt="archive", sensors=["rpm", "flow"])
     assert one_day.sensors == ["rpm", "flow"] and len(one_day) == len(readings[1::2])
@@ -238,10 +250,7 @@ def test_jobs_csv_archive_partitioned_by_day(tmp_path) -> None:
 
     import orjson
 
-    from training.sim_kafka import iter_messages
-
-    cfg = SimConfig(devices=3, duration_s=600, rate=0.5, seed=4, start_ms=START, dropout_rate=0.05)
-    readings = [orjson.loads(m.value) for m in iter_messages(cfg, ts_format="epoch_ms")]
+    cfg, readings = _archive_readings()
     root = tmp_path / "archive"
     for i, day in enumerate(["2026-11-23", "2026-11-24"]):
         d = root / f"day={day}"
@@ -252,12 +261,7 @@ def test_jobs_csv_archive_partitioned_by_day(tmp_path) -> None:
             for r in part:
                 w.writerow([r["device_id"], r["ts"], orjson.dumps(r["values"]).decode()])
         (d / f".part-abc-{i}-1.inprogress").write_text("garbage,not,read\n")
-    assert detect_format(root) == "archive"
-    ds = load_dataset(root)
-    _contract(ds)
-    assert ds.fmt == "archive" and ds.sensors == sorted(SIM_SENSORS)
-    assert len(ds.frame) == len(readings)
-    ref = to_frame(cfg).sort_values(["device_id", "ts"]).reset_index(drop=True)
+    ds, ref = _load_archive(root, cfg, readings)
     pd.testing.assert_frame_equal(ds.frame[["device_id", "ts", *SIM_SENSORS]], ref[["device_id", "ts", *SIM_SENSORS]])
     bad = tmp_path / "bad" / "day=2026-11-23"
     bad.mkdir(parents=True)
