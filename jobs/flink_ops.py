@@ -471,10 +471,16 @@ class AlertFunction(KeyedProcessFunction):
         self._latency = mg.distribution("vigil_event_to_alert_ms")
         self._last_latency = CounterGauge(mg.counter(M.LAST_EVENT_TO_ALERT_MS))
         ver = "".join(ch for ch in m.version if ch.isdigit())[:15]
-        CounterGauge(mg.counter(M.MODEL_VERSION_NUM), int(ver or 0))
+        # set on the first record, not here: in process mode a metric update made in open()
+        # happens outside any bundle and never reaches the JVM
+        self._version = CounterGauge(mg.counter(M.MODEL_VERSION_NUM))
+        self._version_num = int(ver or 0)
 
     def process_element(self, value: Row, ctx: KeyedProcessFunction.Context):  # noqa: ANN201
         dev, start, end, imputed, extra = value[0], value[1], value[2], value[3], value[4]
+        if self._version_num:
+            self._version.set(self._version_num)
+            self._version_num = 0
         x = json.loads(extra)
         raw = self._state.value()
         st = self._policy.new_state() if raw is None else self._AS.from_bytes(raw)
