@@ -51,6 +51,15 @@ def connector_version() -> str:
     return pom_property("flink.kafka.connector.version")
 
 
+def _cache(cache_dir: Path | None) -> Path:
+    """``cache_dir``, or the stack's cache folder (``VIGIL_CACHE_DIR``) when None."""
+    if cache_dir is None:
+        from deploy.settings import StackSettings
+
+        return StackSettings().cache_dir
+    return cache_dir
+
+
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -67,25 +76,30 @@ def _mvn(args: list[str], what: str) -> None:
         raise RuntimeError(f"Maven failed fetching {what}:\n{(proc.stdout + proc.stderr)[-4000:]}")
 
 
+def _maven_deps_dir(pom: Path, out: Path, what: str, must_have: str, *extra: str) -> Path:
+    """``mvn dependency:copy-dependencies`` of ``pom`` into ``out`` (once: a ``.complete``
+    marker says it is whole). Concurrent first calls are safe: each resolves into its own
+    temporary folder and the first rename wins. ``must_have`` is a glob the result must match."""
+    if (out / ".complete").exists():
+        return out
+    tmp = out.with_name(f"{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    _mvn(["-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={tmp}",
+          "-DincludeScope=runtime", *extra], what)
+    if not any(tmp.glob(must_have)):
+        raise RuntimeError(f"Maven finished but no {must_have} in {tmp}")
+    (tmp / ".complete").write_text("ok\n")
+    try:
+        tmp.rename(out)
+    except OSError:  # another process finished first: use its folder
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 def kafka_jars_dir(cache_dir: Path) -> Path:
     """Folder with the Kafka broker jars (classpath ``<dir>/*``); resolved by Maven on first use."""
-    out = cache_dir / f"kafka-{kafka_version()}"
-    done = out / ".complete"
-    if done.exists():
-        return out
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    _mvn(
-        ["-f", str(POM), "dependency:copy-dependencies", f"-DoutputDirectory={tmp}",
-         f"-DexcludeArtifactIds={CONNECTOR_ARTIFACT}", "-DincludeScope=runtime"],
-        f"Kafka {kafka_version()} jars",
-    )
-    if not any(tmp.glob("kafka_2.13-*.jar")):
-        raise RuntimeError(f"Maven finished but no kafka_2.13 jar in {tmp}")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    done.write_text("ok\n")
-    return out
+    return _maven_deps_dir(POM, cache_dir / f"kafka-{kafka_version()}", f"Kafka {kafka_version()} jars",
+                           "kafka_2.13-*.jar", f"-DexcludeArtifactIds={CONNECTOR_ARTIFACT}")
 
 
 def _maven_jar(cache_dir: Path, group: str, artifact: str, version: str, label: str) -> Path:
@@ -111,10 +125,7 @@ def connector_jar(cache_dir: Path | None = None) -> Path:
     Put it on a local MiniCluster's classpath with ``env.add_jars(connector_jar().as_uri())``;
     the stack's cluster already has it in its lib folder.
     """
-    if cache_dir is None:
-        from deploy.settings import StackSettings
-
-        cache_dir = StackSettings().cache_dir
+    cache_dir = _cache(cache_dir)
     return _maven_jar(cache_dir, "org.apache.flink", CONNECTOR_ARTIFACT, connector_version(),
                       "Flink Kafka connector")
 
@@ -128,26 +139,11 @@ def zstd_jar(cache_dir: Path) -> Path:
 def parquet_jars(cache_dir: Path | None = None) -> list[Path]:
     """The jars Flink's ``format = 'parquet'`` needs (flink-parquet + parquet-hadoop + the few
     Hadoop classes its writer loads; pinned in deploy/parquet/pom.xml), fetched by Maven into
-    ``<cache>/flink-parquet-<flink>-hadoop-<hadoop>`` on first use. Concurrent first calls are
-    safe: each resolves into its own temporary folder and the first rename wins."""
-    if cache_dir is None:
-        from deploy.settings import StackSettings
-
-        cache_dir = StackSettings().cache_dir
+    ``<cache>/flink-parquet-<flink>-hadoop-<hadoop>`` on first use."""
+    cache_dir = _cache(cache_dir)
     out = cache_dir / (f"flink-parquet-{pom_property('flink.version', PARQUET_POM)}"
                        f"-hadoop-{pom_property('hadoop.version', PARQUET_POM)}")
-    if not (out / ".complete").exists():
-        tmp = out.with_name(f"{out.name}.partial-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        _mvn(["-f", str(PARQUET_POM), "dependency:copy-dependencies", f"-DoutputDirectory={tmp}",
-              "-DincludeScope=runtime"], "Flink Parquet format jars")
-        if not any(tmp.glob("flink-parquet-*.jar")):
-            raise RuntimeError(f"Maven finished but no flink-parquet jar in {tmp}")
-        (tmp / ".complete").write_text("ok\n")
-        try:
-            tmp.rename(out)
-        except OSError:  # another process finished first: use its folder
-            shutil.rmtree(tmp, ignore_errors=True)
+    _maven_deps_dir(PARQUET_POM, out, "Flink Parquet format jars", "flink-parquet-*.jar")
     return sorted(out.glob("*.jar"))
 
 

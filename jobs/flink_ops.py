@@ -65,13 +65,12 @@ class CounterGauge:
     ...     n = 0
     ...     def inc(self, d): self.n += d
     ...     def dec(self, d): self.n -= d
-    >>> c = C(); g = CounterGauge(c, 7); g.set(3); g.set(12); c.n
+    >>> c = C(); g = CounterGauge(c); g.set(7); g.set(3); g.set(12); c.n
     12
     """
 
-    def __init__(self, counter: Any, value: int = 0) -> None:
+    def __init__(self, counter: Any) -> None:
         self._c, self._v = counter, 0
-        self.set(value)
 
     def set(self, value: int) -> None:
         """Make the exported value ``value``."""

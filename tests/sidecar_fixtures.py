@@ -42,6 +42,18 @@ def wait_port(port: int, timeout: float = 60.0, up: bool = True) -> None:
     raise TimeoutError(f"port {port} not {'up' if up else 'down'} after {timeout}s")
 
 
+def stop_process(proc: subprocess.Popen | None, grace_s: float) -> None:
+    """Terminate a server this fixture started (SIGTERM, then SIGKILL after ``grace_s``)."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 class RedisServer:
     """A redis-server on its own port and dir, with AOF so a restart keeps the data."""
 
@@ -64,9 +76,7 @@ class RedisServer:
         wait_port(self.port, 20)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(20)
+        stop_process(self.proc, 20)
         self.proc = None
         wait_port(self.port, 20, up=False)
 
@@ -131,13 +141,7 @@ class KafkaServer:
         wait_port(self.port, 90)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc, 60)
         self.proc = None
         wait_port(self.port, 30, up=False)
 
@@ -164,12 +168,7 @@ class SidecarServer:
         wait_port(self.port, 60)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc, 20)
         self.proc = None
 
 

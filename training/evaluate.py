@@ -279,14 +279,18 @@ def run_nab_file(kind: str | None, bundle: Path | None, path: Path, rel: str, cf
     prob = probationary_length(n)
     window = cfg.window or DEFAULT_WINDOWS["nab"]
     feats = cfg.per_sensor or DEFAULT_FEATURES["nab"]
-    overrides = ({"threshold_mode": "likelihood", "likelihood_history": cfg.likelihood_history,
-                  "likelihood_short": cfg.likelihood_short, "likelihood_threshold": cfg.likelihood_threshold,
-                  "min_duration": cfg.min_duration} if cfg.nab_calibration == "job" else {})
     if ONLINE_KINDS.get(kind or "") == "surprise":
         # its score is already a z ("sigmas", unbounded): the policy's fixed mode, no likelihood
         overrides = {"threshold_mode": "fixed", "threshold": cfg.surprise_threshold,
                      "likelihood_history": cfg.surprise_history, "likelihood_short": cfg.likelihood_short,
                      "min_duration": cfg.surprise_min_duration}
+    elif cfg.nab_calibration == "job":
+        overrides = {"threshold_mode": "likelihood", "likelihood_history": cfg.likelihood_history,
+                     "likelihood_short": cfg.likelihood_short, "likelihood_threshold": cfg.likelihood_threshold,
+                     "min_duration": cfg.min_duration}
+    else:
+        overrides = {}
+
     def pick(r: Replayed) -> np.ndarray:
         v = r.scores if cfg.nab_calibration == "job" else r.raw
         if cfg.nab_detections == "alert_opens":

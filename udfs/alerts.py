@@ -37,6 +37,28 @@ _HDR = struct.Struct("<BiiqqqdddIIH")
 _VERSION = 1
 
 
+
+def ring_z(hist: np.ndarray, n: int, score: float, short: int, min_history: int) -> float | None:
+    """z of the mean of ``score`` and the ``short − 1`` previous scores against μ, σ of the
+    ring ``hist`` (``n`` scores seen so far, the next one goes to ``n % len(hist)``); ``None``
+    before ``min_history`` scores. The ring is not updated. Shared by the likelihood mode
+    and :class:`udfs.online.OnlineSurprise`.
+
+    >>> h = np.array([1.0, 2.0, 3.0, 0.0]); round(ring_z(h, 3, 4.0, short=1, min_history=3), 3)
+    2.449
+    >>> ring_z(h, 2, 4.0, short=1, min_history=3) is None
+    True
+    """
+    cap = len(hist)
+    have = min(n, cap)
+    if have < min_history:
+        return None
+    h = hist if have == cap else hist[:have]
+    mu, sd = float(h.mean()), float(h.std())
+    idx = (n - 1 - np.arange(min(short - 1, have))) % cap
+    avg = (score + float(hist[idx].sum())) / (1 + len(idx))
+    return (avg - mu) / max(sd, 1e-9 * max(1.0, abs(mu)), 1e-12)
+
 @dataclass(slots=True)
 class Decision:
     """Outcome for one scored window."""
@@ -139,20 +161,10 @@ class AlertPolicy:
         n = len(st.hist)
         if n == 0:
             raise ValueError("likelihood mode needs a state from new_state()")
-        k = self.c.likelihood_short
-        have = min(st.hist_n, n)
-        if have >= self.c.likelihood_min_history:
-            h = st.hist if have == n else st.hist[:have]
-            mu, sd = float(h.mean()), float(h.std())
-            idx = (st.hist_n - 1 - np.arange(min(k - 1, have))) % n
-            short = (score + float(st.hist[idx].sum())) / (1 + len(idx))
-            z = (short - mu) / max(sd, 1e-9 * max(1.0, abs(mu)), 1e-12)
-            lik = 0.5 * math.erfc(-z / math.sqrt(2.0))
-        else:
-            lik = 0.5
+        z = ring_z(st.hist, st.hist_n, score, self.c.likelihood_short, self.c.likelihood_min_history)
         st.hist[st.hist_n % n] = score
         st.hist_n += 1
-        return lik
+        return 0.5 if z is None else 0.5 * math.erfc(-z / math.sqrt(2.0))
 
     def on_score(self, st: AlertState, device_id: str, window_start_ms: int, window_end_ms: int,
                  score: float, model: dict[str, str], top_features: list[dict] | None = None,

@@ -7,10 +7,12 @@ and then learned (score, then learn). Results depend only on each device's windo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from udfs.alerts import ring_z
 from udfs.explain import Explainer
 from udfs.features import FeatureSpec
 
@@ -76,9 +78,9 @@ class OnlineZScore:
 class _ZTracker:
     """Per-device z of a short average of a raw score against that score's recent history.
 
-    The same recipe as :class:`udfs.alerts.AlertPolicy`'s likelihood mode (mean of the current
-    and the ``short − 1`` previous raw scores vs μ, σ of the previous ``history`` raw scores),
-    but the z itself is returned instead of Φ(z): Φ saturates at exactly 1.0 for z > 8.3 and
+    The likelihood mode's recipe (:func:`udfs.alerts.ring_z`: mean of the current and the
+    ``short − 1`` previous raw scores vs μ, σ of the previous ``history`` raw scores), but the
+    z itself is returned instead of Φ(z): Φ saturates at exactly 1.0 for z > 8.3 and
     then every strong anomaly ties, which a threshold sweep (NAB) cannot rank. 0 until
     ``min_history`` scores were seen.
     """
@@ -92,18 +94,21 @@ class _ZTracker:
         self.min_history = min_history
 
     def update(self, raw: float) -> float:
-        cap = len(self.hist)
-        have = min(self.n, cap)
-        z = 0.0
-        if have >= self.min_history:
-            h = self.hist if have == cap else self.hist[:have]
-            mu, sd = float(h.mean()), float(h.std())
-            idx = (self.n - 1 - np.arange(min(self.short - 1, have))) % cap
-            short = (raw + float(self.hist[idx].sum())) / (1 + len(idx))
-            z = (short - mu) / max(sd, 1e-9 * max(1.0, abs(mu)), 1e-12)
-        self.hist[self.n % cap] = raw
+        z = ring_z(self.hist, self.n, raw, self.short, self.min_history)
+        self.hist[self.n % len(self.hist)] = raw
         self.n += 1
-        return z
+        return 0.0 if z is None else z
+
+
+@dataclass
+class _DeviceMemory:
+    """One device's :class:`OnlineSurprise` state: earlier windows (ring), windows seen, and
+    the two score trackers."""
+
+    buf: np.ndarray
+    n: int
+    context_z: _ZTracker
+    level_z: _ZTracker
 
 
 class OnlineSurprise:
@@ -147,40 +152,38 @@ class OnlineSurprise:
         # windows overlapping the current one are not "earlier" patterns (slide 1: the last window−1)
         self.exclude = -(-spec.window // max(1, spec.slide)) - 1
         self.level = OnlineZScore(spec, min_history=zscore_min_history)
-        self.devices: dict[str, list[Any]] = {}  # device → [window buffer, n windows, z ctx, z level]
+        self.devices: dict[str, _DeviceMemory] = {}
         self.explainer = self.level.explainer
 
     @property
     def model_ref(self) -> dict[str, str]:
         return {"name": "online-surprise", "version": "online"}
 
-    def _state(self, dev: str, width: int) -> list[Any]:
+    def _state(self, dev: str, width: int) -> _DeviceMemory:
         st = self.devices.get(dev)
         if st is None:
-            st = self.devices[dev] = [np.zeros((0, width)), 0,
-                                      _ZTracker(self.history, self.short, self.min_history),
-                                      _ZTracker(self.history, self.short, self.min_history)]
+            st = self.devices[dev] = _DeviceMemory(np.zeros((0, width)), 0,
+                                                   _ZTracker(self.history, self.short, self.min_history),
+                                                   _ZTracker(self.history, self.short, self.min_history))
         return st
 
-    def _context(self, st: list[Any], w: np.ndarray) -> float | None:
+    def _context(self, st: _DeviceMemory, w: np.ndarray) -> float | None:
         """Nearest-neighbour distance to earlier windows (None: too few yet); then remember ``w``."""
-        buf, n = st[0], st[1]
-        cap = self.memory
+        n, cap = st.n, self.memory
         usable = max(0, min(n, cap) - self.exclude)  # ring slots older than the overlapping ones
         d = None
         if usable >= self.min_neighbours:
             if n <= cap:
-                past = buf[:usable]
+                past = st.buf[:usable]
             else:  # ring: oldest slot is n % cap; take `usable` slots from there
-                idx = (n % cap + np.arange(usable)) % cap
-                past = buf[idx]
+                past = st.buf[(n % cap + np.arange(usable)) % cap]
             d = float(np.sqrt(((past - w) ** 2).sum(axis=1)).min())
-        if n < cap and n >= len(buf):  # grow geometrically up to `memory`
-            grown = np.zeros((min(cap, max(64, 2 * len(buf))), w.size))
-            grown[: len(buf)] = buf
-            st[0] = buf = grown
-        buf[n % cap] = w
-        st[1] = n + 1
+        if n < cap and n >= len(st.buf):  # grow geometrically up to `memory`
+            grown = np.zeros((min(cap, max(64, 2 * len(st.buf))), w.size))
+            grown[: len(st.buf)] = st.buf
+            st.buf = grown
+        st.buf[n % cap] = w
+        st.n = n + 1
         return d
 
     def score_windows(self, windows: np.ndarray, device_ids: list[str], return_features: bool = False) -> Any:
@@ -191,10 +194,10 @@ class OnlineSurprise:
         for i, dev in enumerate(device_ids):
             st = self._state(dev, flat.shape[1])
             d = self._context(st, flat[i])
-            zc = st[2].update(d) if d is not None else 0.0
-            zl = st[3].update(float(lvl[i]))
+            zc = st.context_z.update(d) if d is not None else 0.0
+            zl = st.level_z.update(float(lvl[i]))
             out[i] = max(zc, zl)
         return (out, feats) if return_features else out
 
     def explain(self, feature_rows: np.ndarray, k: int = 3) -> list[list[dict]]:
-        return [[] for _ in range(len(feature_rows))]
+        return self.level.explain(feature_rows, k)
