@@ -5,8 +5,8 @@ Topology (operator uids in brackets; keep them stable, savepoints map state by u
 
     Kafka sensor-readings (SQL table: raw BYTES + topic/partition/offset metadata)
       → parse-validate          [vigil-parse]       invalid → DLQ side output
-      → event-time watermarks   [vigil-watermarks]  bounded out-of-orderness + idleness
-      → key_by(device_id) → device-state [vigil-device-state]  DeviceProcessor bytes, TTL,
+      → event-time watermarks   [vigil-watermarks]  JVM: bounded out-of-orderness + idleness
+      → keyBy(device_id) in the JVM → device-state [vigil-device-state]  DeviceProcessor bytes, TTL,
             timers (stream_silent), late → DLQ, stream-level alerts → side output
       → pandas UDF score_windows (Table API; one InferenceSession per worker, batches)
       → key_by(device_id) → alert-policy [vigil-alert-policy]  AlertPolicy bytes
@@ -50,9 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoint-ms", type=int, default=None)
     p.add_argument("--parallelism", type=int, default=None)
     p.add_argument("--python-mode", choices=["auto", "process", "thread"], default="auto",
-                   help="thread: embedded interpreter (pemja), 3-4x faster here (the pandas scoring "
-                        "UDF runs in a Beam worker either way); process: Beam workers for all; auto: "
-                        "thread unless the target cluster lacks flink-python in its lib/ (see docs/job.md)")
+                   help="thread: embedded interpreter (pemja; the pandas scoring UDF runs in a Beam "
+                        "worker either way); process: Beam workers for all; auto: thread unless the "
+                        "target cluster lacks flink-python in its lib/ (the local stack: process; see "
+                        "docs/job.md for the measured difference)")
     p.add_argument("--bundle-ms", type=int, default=100,
                    help="python.fn-execution.bundle.time: max ms records wait in a Python bundle")
     p.add_argument("--bundle-size", type=int, default=10_000,
@@ -267,16 +268,14 @@ def build_core(env: Any, t_env: Any, src: Any, cfg: Any, bundle_dir: str, *,
     cfg_json = cfg.model_dump_json()
     archive = bool(cfg.archive_path)
 
-    parsed = (src.process(ops.ParseValidate(cfg_json, archive), output_type=ops.READING_TYPE)
+    parsed = (src.process(ops.ParseValidate(cfg_json, archive), output_type=ops.PARSED_TYPE)
               .uid("vigil-parse").name("parse-validate"))
-    wm = (WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(cfg.out_of_orderness_ms))
-          .with_timestamp_assigner(ops.ReadingTimestamps()))
+    wm = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(cfg.out_of_orderness_ms))
     if cfg.idle_timeout_ms > 0:
         wm = wm.with_idleness(Duration.of_millis(cfg.idle_timeout_ms))
-    timed = parsed.assign_timestamps_and_watermarks(wm).uid("vigil-watermarks").name("event-time")
+    by_device = ops.keyed_readings(parsed, wm, uid="vigil-watermarks")
 
-    windows = (timed.key_by(lambda r: r[0], key_type=Types.STRING())
-               .process(ops.DeviceFunction(cfg_json, bundle_dir), output_type=ops.WINDOW_TYPE)
+    windows = (by_device.process(ops.DeviceFunction(cfg_json, bundle_dir), output_type=ops.WINDOW_TYPE)
                .uid("vigil-device-state").name("device-state"))
 
     score = udf(ops.ScoreWindows(bundle_dir, cfg_json, drift_every_s), result_type=DataTypes.STRING(),
@@ -286,6 +285,8 @@ def build_core(env: Any, t_env: Any, src: Any, cfg: Any, bundle_dir: str, *,
                          score(col("win"), col("device_id")).alias("extra"))
     scored = t_env.to_data_stream(scored_t)
 
+    # a Python key selector here (one hop per *window*): PyFlink's keyed operators only take
+    # RowTypeInfo input, and to_data_stream gives ExternalTypeInfo
     alerts = (scored.key_by(lambda r: r[0], key_type=Types.STRING())
               .process(ops.AlertFunction(cfg_json, bundle_dir), output_type=ops.KEYED_OUT_TYPE)
               .uid("vigil-alert-policy").name("alert-policy"))

@@ -168,13 +168,14 @@ def _pct(xs: list[float], q: float) -> float:
 
 def latency_run(stack: Any, bundle: Path, rate: float, seconds: float, devices: int, delivery: str,
                 checkpoint_ms: int, python_mode: str, tag: str, window: int = 60,
-                warm_rate: float = 500.0) -> dict[str, Any]:
+                warm_rate: float = 500.0, parallelism: int = 1) -> dict[str, Any]:
     """Anomaly job on ``latest``; paced producer at ``rate`` readings/s; latency per window score."""
     from kafka import KafkaConsumer, TopicPartition
 
     t_in, t_sc = f"{tag}-lat-in", f"{tag}-lat-scores"
-    stack.create_topics({t_in: 1, t_sc: 1, f"{tag}-lat-anom": 1, f"{tag}-lat-dlq": 1, f"{tag}-lat-drift": 1})
-    job_id = _run_job(stack, "anomaly", [
+    stack.create_topics({t_in: parallelism, t_sc: 1, f"{tag}-lat-anom": 1, f"{tag}-lat-dlq": 1,
+                         f"{tag}-lat-drift": 1})
+    job_id = _run_job(stack, "anomaly", ["--parallelism", str(parallelism),
         "--bundle", str(bundle), "--input-topic", t_in, "--group-id", f"{tag}-lat-{delivery}",
         "--starting-offsets", "latest", "--emit-scores", "--delivery", delivery,
         "--set", "silent_after_ms=900000",  # the warm-up → live pause is not a silence
@@ -235,10 +236,10 @@ def latency_run(stack: Any, bundle: Path, rate: float, seconds: float, devices: 
 
 
 def latency_pair(stack: Any, bdir: Path, rate: float, max_rate: float, seconds: float, devices: int,
-                 checkpoint_ms: int, mode: str, tag: str, window: int) -> list[dict[str, Any]]:
+                 checkpoint_ms: int, mode: str, tag: str, window: int, parallelism: int = 1) -> list[dict[str, Any]]:
     """The at-least-once and exactly-once latency runs at ``rate``."""
     return [latency_run(stack, bdir, rate, seconds, devices, d, checkpoint_ms, mode, f"{tag}-{d[:2]}",
-                        window, max_rate) for d in ("at-least-once", "exactly-once")]
+                        window, max_rate, parallelism) for d in ("at-least-once", "exactly-once")]
 
 
 def rerun_latency(out: Path, seconds: float = 60.0, fraction: float = 0.5) -> dict[str, Any]:
@@ -261,7 +262,8 @@ def rerun_latency(out: Path, seconds: float = 60.0, fraction: float = 0.5) -> di
                                                     "runs": r["latency"]})
     r["latency_fraction"] = fraction
     r["latency"] = latency_pair(stack, bdir, fraction * rate, rate, seconds, s["devices"], s["checkpoint_ms"],
-                                s["python_mode"], f"bench-{uuid.uuid4().hex[:8]}", s["window"])
+                                s["python_mode"], f"bench-{uuid.uuid4().hex[:8]}", s["window"],
+                                s.get("parallelism", 1))
     r["latency_date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     out.write_text(json.dumps(r, indent=2))
     return r
@@ -269,7 +271,8 @@ def rerun_latency(out: Path, seconds: float = 60.0, fraction: float = 0.5) -> di
 
 def run_bench(devices: int = 1000, steps: int = 120, latency_seconds: float = 60.0,
               latency_fraction: float = 0.5, checkpoint_ms: int = 2000, python_mode: str = "auto",
-              bundle: str | None = None, out: Path | None = None, skip_latency: bool = False) -> dict[str, Any]:
+              bundle: str | None = None, out: Path | None = None, skip_latency: bool = False,
+              parallelism: int = 1) -> dict[str, Any]:
     """Run the whole benchmark on the stack (starting it if needed); writes ``out`` JSON."""
     import os
     import tempfile
@@ -289,13 +292,14 @@ def run_bench(devices: int = 1000, steps: int = 120, latency_seconds: float = 60
 
     t_in = f"{tag}-in"
     lat_cfg = {"message.timestamp.type": "LogAppendTime"}
-    stack.create_topics({t_in: 1})
+    stack.create_topics({t_in: parallelism})  # one source split per subtask
     _create_with_config(stack, [f"{tag}-pt-out", f"{tag}-scores"], lat_cfg)
     stack.create_topics({f"{tag}-pt-dlq": 1, f"{tag}-anom": 1, f"{tag}-dlq": 1, f"{tag}-drift": 1})
     n = preload(stack.kafka_bootstrap, t_in, devices, steps)
 
     # 1a. passthrough, bounded, at-least-once
-    pt = _run_job(stack, "passthrough", ["--input-topic", t_in, "--output-topic", f"{tag}-pt-out",
+    pt = _run_job(stack, "passthrough", ["--parallelism", str(parallelism),
+                                         "--input-topic", t_in, "--output-topic", f"{tag}-pt-out",
                                          "--dlq-topic", f"{tag}-pt-dlq", "--starting-offsets", "earliest",
                                          "--bounded", "--delivery", "at-least-once", "--python-mode", "process"])
     pt_times = append_times(stack.kafka_bootstrap, f"{tag}-pt-out", n, 900)
@@ -304,7 +308,8 @@ def run_bench(devices: int = 1000, steps: int = 120, latency_seconds: float = 60
 
     # 1b. anomaly job, bounded, at-least-once
     aj = _run_job(stack, "anomaly", [
-        "--bundle", str(bdir), "--input-topic", t_in, "--group-id", f"{tag}-anomaly",
+        "--parallelism", str(parallelism), "--bundle", str(bdir), "--input-topic", t_in,
+        "--group-id", f"{tag}-anomaly",
         "--starting-offsets", "earliest", "--bounded", "--emit-scores", "--delivery", "at-least-once",
         "--checkpoint-ms", str(checkpoint_ms), "--python-mode", mode,
         "--set", f"topic_scores={tag}-scores", "--set", f"topic_anomalies={tag}-anom",
@@ -324,7 +329,7 @@ def run_bench(devices: int = 1000, steps: int = 120, latency_seconds: float = 60
                     "loadavg_at_start": list(os.getloadavg())},
         "setup": {"devices": devices, "sensors": len(SENSORS), "steps_per_device": steps, "readings": n,
                   "window": spec_window, "slide": slide, "bundle": str(bdir), "python_mode": mode,
-                  "parallelism": 1, "checkpoint_ms": checkpoint_ms},
+                  "parallelism": parallelism, "checkpoint_ms": checkpoint_ms},
         "passthrough": {"records_out": len(pt_times), "span_s": round(pt_span, 2),
                         "readings_per_s": round(pt_rate, 1)},
         "anomaly_job": {"windows_scored": len(sc_times), "windows_expected": n_windows,
@@ -337,7 +342,7 @@ def run_bench(devices: int = 1000, steps: int = 120, latency_seconds: float = 60
     if not skip_latency and job_rate == job_rate:
         result["latency_fraction"] = latency_fraction
         result["latency"] = latency_pair(stack, bdir, latency_fraction * job_rate, job_rate, latency_seconds,
-                                         devices, checkpoint_ms, mode, tag, spec_window)
+                                         devices, checkpoint_ms, mode, tag, spec_window, parallelism)
     result["loadavg_at_end"] = list(os.getloadavg())
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,6 @@ from typing import Any
 
 from pyflink.common import Row, Types
 from pyflink.common.time import Time
-from pyflink.common.watermark_strategy import TimestampAssigner
 from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction, RuntimeContext
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 from pyflink.table.udf import FunctionContext, ScalarFunction
@@ -41,6 +40,10 @@ WINDOW_TYPE = Types.ROW_NAMED(
     ["device_id", "start_ms", "end_ms", "win", "imputed"],
     [Types.STRING(), Types.LONG(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.DOUBLE()],
 )
+#: parse's main output: ``((device_id, reading), ts_ms)`` -- already in the shape PyFlink's
+#: keyed operators take (key first) and carrying the event time for the JVM's watermark
+#: assigner, so no Python operator runs between parse and the shuffle (see :func:`keyed_readings`)
+PARSED_TYPE = Types.TUPLE([Types.ROW([Types.STRING(), READING_TYPE]), Types.LONG()])
 ARCHIVE_TYPE = Types.ROW_NAMED(
     ["device_id", "ts_ms", "vals_json"], [Types.STRING(), Types.LONG(), Types.STRING()]
 )
@@ -250,16 +253,35 @@ class ParseValidate(ProcessFunction):
             yield DLQ_TAG, Row(None, json.dumps(rec).encode())
             return
         self._valid.inc()
-        yield Row(r.device_id, r.ts_ms, r.values, part, off)
+        yield Row(r.device_id, Row(r.device_id, r.ts_ms, r.values, part, off)), r.ts_ms
         if self.archive:
             yield ARCHIVE_TAG, Row(r.device_id, r.ts_ms, json.dumps(r.values))
 
 
-class ReadingTimestamps(TimestampAssigner):
-    """Event time = the reading's ``ts`` (epoch ms), field 1 of the reading row."""
+def keyed_readings(parsed: Any, strategy: Any, uid: str) -> Any:
+    """Event time and keying of parse's output (:data:`PARSED_TYPE`) entirely in the JVM.
 
-    def extract_timestamp(self, value: Row, record_timestamp: int) -> int:
-        return value[1]
+    PyFlink's ``assign_timestamps_and_watermarks`` with a Python ``TimestampAssigner`` and
+    ``key_by`` with a Python selector each add a Python operator, and the JVM watermark
+    operator between them breaks the Python chain: every reading crossed into Python three
+    times. Here parse already emits ``((key, reading), ts)``, so the JVM assigns timestamps and
+    watermarks (``strategy``: bounded out-of-orderness, idleness) from field 1, drops it, and
+    keys by field 0 with PyFlink's own ``KeyByKeySelector`` -- the records and key type are
+    exactly what ``key_by(..., key_type=Types.STRING())`` produces, so keyed state and
+    savepoints are unchanged. ``uid`` names the watermark step. Returns the KeyedStream."""
+    from pyflink.datastream.data_stream import DataStream, KeyedStream
+    from pyflink.java_gateway import get_gateway
+
+    jvm = get_gateway().jvm
+    fp = jvm.org.apache.flink.streaming.api.functions.python
+    keyed_type = Types.ROW([Types.STRING(), READING_TYPE])
+    j_timed = (parsed._j_data_stream
+               .assignTimestampsAndWatermarks(
+                   strategy._j_watermark_strategy.withTimestampAssigner(fp.eventtime.CustomTimestampAssigner()))
+               .map(fp.eventtime.RemoveTimestampMapFunction(), keyed_type.get_java_type_info()))
+    timed = DataStream(j_timed).uid(uid).name("event-time")
+    j_keyed = j_timed.keyBy(fp.KeyByKeySelector(), Types.ROW([Types.STRING()]).get_java_type_info())
+    return KeyedStream(j_keyed, READING_TYPE, timed)
 
 
 # ------------------------------------------------------------------ 2. per-device state

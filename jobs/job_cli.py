@@ -25,6 +25,8 @@ def bench_job(
     latency_fraction: Annotated[float, typer.Option(help="Latency runs send at this fraction of max rate.")] = 0.5,
     checkpoint_ms: Annotated[int, typer.Option(help="Checkpoint interval of the anomaly job.")] = 2000,
     python_mode: Annotated[str, typer.Option(help="auto | thread | process")] = "auto",
+    parallelism: Annotated[int, typer.Option("--parallelism", "-p", help="Parallelism of both jobs; the "
+                                             "input topics get as many partitions.")] = 1,
     bundle: Annotated[Optional[str], typer.Option(help="Bundle dir (default: a fresh 100-tree Isolation Forest).")] = None,
     skip_latency: Annotated[bool, typer.Option(help="Only the max-rate runs.")] = False,
     latency_only: Annotated[bool, typer.Option(help="Only redo the latency runs of an existing --out file.")] = False,
@@ -39,7 +41,7 @@ def bench_job(
         return
     r = run_bench(devices=devices, steps=steps, latency_seconds=latency_seconds,
                   latency_fraction=latency_fraction, checkpoint_ms=checkpoint_ms, python_mode=python_mode,
-                  bundle=bundle, out=out, skip_latency=skip_latency)
+                  bundle=bundle, out=out, skip_latency=skip_latency, parallelism=parallelism)
     typer.echo(summary(r))
     typer.echo(f"written {out}")
 

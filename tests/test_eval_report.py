@@ -45,3 +45,21 @@ def test_table_has_every_model_dataset_and_profile(tmp_path):
     text = html.read_text()
     assert text.count("data:image/png;base64,") >= 2  # a series plot and a score distribution
     assert "Measured" in summary.read_text() and "SKAB F1" in summary.read_text()
+
+
+def test_report_shows_published_nab_detectors_on_our_files(tmp_path) -> None:
+    """With NAB results present, the summary and the HTML carry ARTime / HTM / CAD OSE
+    re-normalised on the same NAB files (needs NAB's labels from $VIGIL_DATASETS)."""
+    from eval_fixtures import require_dataset
+
+    require_dataset("nab/labels/combined_windows.json")
+    doc = {"model": "zscore", "data": "nab", "seconds": 1.0, "config": {},
+           "results": {"nab": {"corpus": {p: {"score": 40.0, "threshold": 1.0, "files": {}}
+                                          for p in ("standard", "reward_low_FP_rate", "reward_low_FN_rate")}}}}
+    (tmp_path / f"{result_stem('zscore', 'nab')}.json").write_text(json.dumps(doc))
+    html, summary = build_report(tmp_path, tmp_path / "out", with_figures=False)
+    md = summary.read_text()
+    assert "Published NAB detectors on the same files" in md
+    row = next(line for line in md.splitlines() if line.startswith("| ARTime"))
+    assert "68.9" in row and "74.9" in row
+    assert "CAD OSE" in html.read_text()

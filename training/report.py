@@ -247,6 +247,26 @@ def machine_info() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+PUBLISHED_NOTE = ("Standard profile. Per-file scores published in numenta/NAB (results/<detector>/"
+                 "<detector>_standard_scores.csv, thresholds optimised on NAB's 58 files), "
+                 "normalised on the files above; training/nab_published.py.")
+
+
+def published_table() -> dict[str, Any] | None:
+    """ARTime / HTM / CAD OSE re-normalised on our NAB files (``None`` without NAB labels)."""
+    from training.nab_published import FULL_CORPUS_STANDARD, published_on_subset
+
+    labels = _nab_windows()
+    if not labels:
+        return None
+    res = published_on_subset(labels)
+    cats = [c for c in next(iter(res.values())) if c != "corpus"]
+    cols = ["detector", *(f"NAB {c} std" for c in cats), "NAB corpus std", "NAB 58-file std (scoreboard)"]
+    rows = [[det, *(f"{v[c]:.1f}" for c in cats), f"{v['corpus']:.1f}", f"{FULL_CORPUS_STANDARD[det]:.1f}"]
+            for det, v in res.items()]
+    return {"cols": cols, "rows": rows}
+
+
 def build_report(results_dir: str | Path, out_dir: str | Path, with_figures: bool = True) -> tuple[Path, Path]:
     """Render ``report.html`` and ``summary.md`` from the results in ``results_dir``."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -267,10 +287,12 @@ def build_report(results_dir: str | Path, out_dir: str | Path, with_figures: boo
             "thresholds": _thresholds(r.doc),
             "figures": figures_for(r) if with_figures else [],
         })
+    published = published_table() if any(r.data.startswith("nab") for r in results) else None
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
     html = env.get_template("report.html.j2").render(cols=cols, rows=rows, sections=sections, when=when,
-                                                      machine=machine)
+                                                      machine=machine, published=published,
+                                                      published_note=PUBLISHED_NOTE)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.html").write_text(html)
@@ -278,6 +300,9 @@ def build_report(results_dir: str | Path, out_dir: str | Path, with_figures: boo
           "NAB: normalised scores (null detector 0, perfect 100), threshold optimised per detector "
           "and profile over the available corpus. SKAB: valve1, first 400 rows train, pooled over files. "
           "sim: simulator, time-ordered split.\n")
+    if published:
+        md += ("\n## Published NAB detectors on the same files\n\n"
+               + markdown_table(published["cols"], published["rows"]) + "\n" + PUBLISHED_NOTE + "\n")
     (out / "summary.md").write_text(md)
     return out / "report.html", out / "summary.md"
 
