@@ -154,9 +154,11 @@ def _stop(stack: Any, job_id: str) -> None:
         pass
 
 
-def _rate(times: list[int], readings: int) -> tuple[float, float]:
-    span = (max(times) - min(times)) / 1000.0 if len(times) > 1 else float("nan")
-    return (readings / span if span and span > 0 else float("nan")), span
+def _rate(times: list[int], readings: int) -> tuple[float | None, float]:
+    """Readings per second over the span of output append times; None when the span is not
+    measurable (fewer than two outputs, or all in the same millisecond: use more --steps)."""
+    span = (max(times) - min(times)) / 1000.0 if len(times) > 1 else 0.0
+    return (round(readings / span, 1) if span > 0 else None), span
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -168,7 +170,8 @@ def _pct(xs: list[float], q: float) -> float:
 
 def latency_run(stack: Any, bundle: Path, rate: float, seconds: float, devices: int, delivery: str,
                 checkpoint_ms: int, python_mode: str, tag: str, window: int = 60,
-                warm_rate: float = 500.0, parallelism: int = 1) -> dict[str, Any]:
+                warm_rate: float = 500.0, parallelism: int = 1,
+                job_args: list[str] | None = None) -> dict[str, Any]:
     """Anomaly job on ``latest``; paced producer at ``rate`` readings/s; latency per window score."""
     from kafka import KafkaConsumer, TopicPartition
 
@@ -181,7 +184,8 @@ def latency_run(stack: Any, bundle: Path, rate: float, seconds: float, devices: 
         "--set", "silent_after_ms=900000",  # the warm-up → live pause is not a silence
         "--checkpoint-ms", str(checkpoint_ms), "--python-mode", python_mode,
         "--set", f"topic_scores={t_sc}", "--set", f"topic_anomalies={tag}-lat-anom",
-        "--set", f"topic_dlq={tag}-lat-dlq", "--set", f"topic_drift={tag}-lat-drift"])
+        "--set", f"topic_dlq={tag}-lat-dlq", "--set", f"topic_drift={tag}-lat-drift",
+        *(job_args or [])])
     lat: list[float] = []
     ends: list[int] = []
     stop = threading.Event()
@@ -236,14 +240,17 @@ def latency_run(stack: Any, bundle: Path, rate: float, seconds: float, devices: 
 
 
 def latency_pair(stack: Any, bdir: Path, rate: float, max_rate: float, seconds: float, devices: int,
-                 checkpoint_ms: int, mode: str, tag: str, window: int, parallelism: int = 1) -> list[dict[str, Any]]:
+                 checkpoint_ms: int, mode: str, tag: str, window: int, parallelism: int = 1,
+                 job_args: list[str] | None = None) -> list[dict[str, Any]]:
     """The at-least-once and exactly-once latency runs at ``rate``."""
     return [latency_run(stack, bdir, rate, seconds, devices, d, checkpoint_ms, mode, f"{tag}-{d[:2]}",
-                        window, max_rate, parallelism) for d in ("at-least-once", "exactly-once")]
+                        window, max_rate, parallelism, job_args) for d in ("at-least-once", "exactly-once")]
 
 
-def rerun_latency(out: Path, seconds: float = 60.0, fraction: float = 0.5) -> dict[str, Any]:
-    """Repeat only the latency runs of an existing result file (same setup, its max rate)."""
+def rerun_latency(out: Path, seconds: float = 60.0, fraction: float = 0.5,
+                  job_args: list[str] | None = None) -> dict[str, Any]:
+    """Repeat only the latency runs of an existing result file (same setup, its max rate;
+    ``job_args`` replace the recorded extra job arguments when given)."""
     from deploy.stack import Stack
 
     r = json.loads(out.read_text())
@@ -256,6 +263,8 @@ def rerun_latency(out: Path, seconds: float = 60.0, fraction: float = 0.5) -> di
 
         bdir = build_bench_bundle(Path(tempfile.mkdtemp(prefix="vigil-bench-")))
     rate = r["anomaly_job"]["readings_per_s"]
+    if not rate:
+        raise ValueError(f"{out} has no measured max rate for the anomaly job; run `vigil bench job` first")
     if r.get("latency"):  # keep earlier latency runs (other fractions) beside the new one
         r.setdefault("latency_earlier", []).append({"fraction": r.get("latency_fraction", 0.5),
                                                     "date": r.get("latency_date", r["date"]),
@@ -263,7 +272,9 @@ def rerun_latency(out: Path, seconds: float = 60.0, fraction: float = 0.5) -> di
     r["latency_fraction"] = fraction
     r["latency"] = latency_pair(stack, bdir, fraction * rate, rate, seconds, s["devices"], s["checkpoint_ms"],
                                 s["python_mode"], f"bench-{uuid.uuid4().hex[:8]}", s["window"],
-                                s.get("parallelism", 1))
+                                s.get("parallelism", 1), s.get("job_args") if job_args is None else job_args)
+    if job_args is not None:
+        r["latency_job_args"] = job_args
     r["latency_date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     out.write_text(json.dumps(r, indent=2))
     return r
@@ -272,7 +283,7 @@ def rerun_latency(out: Path, seconds: float = 60.0, fraction: float = 0.5) -> di
 def run_bench(devices: int = 1000, steps: int = 120, latency_seconds: float = 60.0,
               latency_fraction: float = 0.5, checkpoint_ms: int = 2000, python_mode: str = "auto",
               bundle: str | None = None, out: Path | None = None, skip_latency: bool = False,
-              parallelism: int = 1) -> dict[str, Any]:
+              parallelism: int = 1, job_args: list[str] | None = None) -> dict[str, Any]:
     """Run the whole benchmark on the stack (starting it if needed); writes ``out`` JSON."""
     import os
     import tempfile
@@ -313,7 +324,8 @@ def run_bench(devices: int = 1000, steps: int = 120, latency_seconds: float = 60
         "--starting-offsets", "earliest", "--bounded", "--emit-scores", "--delivery", "at-least-once",
         "--checkpoint-ms", str(checkpoint_ms), "--python-mode", mode,
         "--set", f"topic_scores={tag}-scores", "--set", f"topic_anomalies={tag}-anom",
-        "--set", f"topic_dlq={tag}-dlq", "--set", f"topic_drift={tag}-drift"])
+        "--set", f"topic_dlq={tag}-dlq", "--set", f"topic_drift={tag}-drift",
+        *(job_args or [])])
     slide = json.loads((bdir / "manifest.json").read_text())["feature_spec"].get("slide", 10)
     n_windows = devices * (1 + (steps - spec_window) // slide) if steps >= spec_window else 0
     sc_times = append_times(stack.kafka_bootstrap, f"{tag}-scores", n_windows, 1800)
@@ -321,7 +333,7 @@ def run_bench(devices: int = 1000, steps: int = 120, latency_seconds: float = 60
     covered = n - devices * (spec_window - 1)
     job_rate, job_span = _rate(sc_times, covered)
     if len(sc_times) < n_windows:  # incomplete: rate over what was seen
-        job_rate = float("nan")
+        job_rate = None
 
     result: dict[str, Any] = {
         "bench": "job", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -329,20 +341,20 @@ def run_bench(devices: int = 1000, steps: int = 120, latency_seconds: float = 60
                     "loadavg_at_start": list(os.getloadavg())},
         "setup": {"devices": devices, "sensors": len(SENSORS), "steps_per_device": steps, "readings": n,
                   "window": spec_window, "slide": slide, "bundle": str(bdir), "python_mode": mode,
-                  "parallelism": parallelism, "checkpoint_ms": checkpoint_ms},
+                  "parallelism": parallelism, "checkpoint_ms": checkpoint_ms, "job_args": job_args or []},
         "passthrough": {"records_out": len(pt_times), "span_s": round(pt_span, 2),
-                        "readings_per_s": round(pt_rate, 1)},
+                        "readings_per_s": pt_rate},
         "anomaly_job": {"windows_scored": len(sc_times), "windows_expected": n_windows,
                         "readings_covered": covered, "span_s": round(job_span, 2),
-                        "readings_per_s": round(job_rate, 1)},
-        "job_vs_passthrough": round(job_rate / pt_rate, 3) if pt_rate == pt_rate and pt_rate else None,
+                        "readings_per_s": job_rate},
+        "job_vs_passthrough": round(job_rate / pt_rate, 3) if job_rate and pt_rate else None,
         "targets": {"readings_per_s": 20000, "job_vs_passthrough": 0.5, "p99_alo_ms": 1000,
                     "p99_eo_ms": checkpoint_ms + 1000},
     }
-    if not skip_latency and job_rate == job_rate:
+    if not skip_latency and job_rate:
         result["latency_fraction"] = latency_fraction
         result["latency"] = latency_pair(stack, bdir, latency_fraction * job_rate, job_rate, latency_seconds,
-                                         devices, checkpoint_ms, mode, tag, spec_window, parallelism)
+                                         devices, checkpoint_ms, mode, tag, spec_window, parallelism, job_args)
     result["loadavg_at_end"] = list(os.getloadavg())
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -363,8 +375,11 @@ def _create_with_config(stack: Any, topics: list[str], config: dict[str, str]) -
 
 def summary(r: dict[str, Any]) -> str:
     """Human-readable lines of a result."""
-    lines = [f"passthrough: {r['passthrough']['readings_per_s']} readings/s",
-             f"anomaly job: {r['anomaly_job']['readings_per_s']} readings/s "
+    def rate(x: float | None) -> str:
+        return "not measurable (output span under 1 ms: use more --steps)" if x is None else f"{x} readings/s"
+
+    lines = [f"passthrough: {rate(r['passthrough']['readings_per_s'])}",
+             f"anomaly job: {rate(r['anomaly_job']['readings_per_s'])} "
              f"({r['anomaly_job']['windows_scored']}/{r['anomaly_job']['windows_expected']} windows), "
              f"ratio {r['job_vs_passthrough']}"]
     for lt in r.get("latency", []):

@@ -27,6 +27,9 @@ def bench_job(
     python_mode: Annotated[str, typer.Option(help="auto | thread | process")] = "auto",
     parallelism: Annotated[int, typer.Option("--parallelism", "-p", help="Parallelism of both jobs; the "
                                              "input topics get as many partitions.")] = 1,
+    job_arg: Annotated[Optional[list[str]], typer.Option(
+        "--job-arg", help="Extra anomaly-job argument, repeatable (e.g. --job-arg=--bundle-size "
+                          "--job-arg=2000); with --latency-only it replaces the recorded ones.")] = None,
     bundle: Annotated[Optional[str], typer.Option(help="Bundle dir (default: a fresh 100-tree Isolation Forest).")] = None,
     skip_latency: Annotated[bool, typer.Option(help="Only the max-rate runs.")] = False,
     latency_only: Annotated[bool, typer.Option(help="Only redo the latency runs of an existing --out file.")] = False,
@@ -36,12 +39,13 @@ def bench_job(
     from jobs.bench import rerun_latency, run_bench, summary
 
     if latency_only:
-        r = rerun_latency(out, latency_seconds, latency_fraction)
+        r = rerun_latency(out, latency_seconds, latency_fraction, job_arg)
         typer.echo(summary(r))
         return
     r = run_bench(devices=devices, steps=steps, latency_seconds=latency_seconds,
                   latency_fraction=latency_fraction, checkpoint_ms=checkpoint_ms, python_mode=python_mode,
-                  bundle=bundle, out=out, skip_latency=skip_latency, parallelism=parallelism)
+                  bundle=bundle, out=out, skip_latency=skip_latency, parallelism=parallelism,
+                  job_args=job_arg)
     typer.echo(summary(r))
     typer.echo(f"written {out}")
 
