@@ -9,6 +9,8 @@ Record shapes between the operators (PyFlink ``Row``; see the ``*_TYPE`` constan
 
 * source row  ``(raw BYTES, topic, partition, offset)`` — from the SQL Kafka table, whose
   metadata columns are the only way PyFlink exposes partition/offset to Python.
+* parsed      ``((device_id, reading), ts_ms)`` — parse's output; the JVM takes the event time
+  from field 1 and the key from ``device_id`` (:func:`keyed_readings`)
 * reading     ``(device_id, ts_ms, values(pickled dict), partition, offset)``
 * window      ``(device_id, start_ms, end_ms, window float32 bytes [T*S], imputed_fraction)``
 * scored      ``(device_id, start_ms, end_ms, imputed, extra)``; ``extra`` = JSON string
