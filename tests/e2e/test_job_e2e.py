@@ -4,8 +4,9 @@
    with its reason (+ topic/partition/offset), every valid one processed (all windows scored).
 2. simulator: labelled injected faults → job → anomalies; recall per fault kind and false
    alerts per device-hour are printed and checked against modest minimums.
-3. crash: kill -9 the TaskManager mid-stream, the stack restarts it, the job restores from its
-   checkpoint; with read_committed the alert_ids equal those of a fault-free run.
+3. crash: kill -9 the TaskManager (and its Python workers) mid-stream, the stack restarts it,
+   the job restores from its checkpoint; with read_committed the alert_ids equal those of a
+   fault-free run.
 """
 
 from __future__ import annotations
@@ -159,6 +160,33 @@ def _tm_pid(stack) -> int:
     return rec.pid
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (parent links read from /proc)."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # the process ended meanwhile
+        children[ppid].append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        out.extend(kids)
+        todo.extend(kids)
+    return out
+
+
+def _crash(pid: int) -> None:
+    """SIGKILL the TaskManager and its Python workers at once, like a lost container (killing
+    only the JVM leaves its Beam workers running as orphans)."""
+    for p in [pid, *_descendants(pid)]:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def _alert_ids(stack, topic: str, expect_windows_topic: str, n_windows: int) -> list[str]:
     """event_ids (alert_id:status) on ``topic`` once every window was scored (read_committed)."""
     consume_n(stack.kafka_bootstrap, expect_windows_topic, n_windows, 900, read_committed=True)
@@ -194,13 +222,16 @@ def test_taskmanager_crash_loses_and_duplicates_nothing(stack, tmp_path):
         consume_n(stack.kafka_bootstrap, crash["scores"], n_windows // 5, 600)
         time.sleep(5)
         pid = _tm_pid(stack)
-        os.kill(pid, signal.SIGKILL)
+        workers = _descendants(pid)
+        assert workers, "the TaskManager runs the job's Python worker as a child process"
+        _crash(pid)
         produce_json(stack.kafka_bootstrap, crash["in"], data[half:], key=lambda m: m["device_id"])
         deadline = time.time() + 60
         while time.time() < deadline and Path(f"/proc/{pid}").exists():
             time.sleep(0.5)
         stack.up(["flink-taskmanager"])  # the stack restarts the dead TaskManager
         assert _tm_pid(stack) != pid
+        assert not [w for w in workers if Path(f"/proc/{w}").exists()]  # nothing orphaned
         # Until the new TaskManager registers, every restart attempt fails for lack of slots:
         # those failures are the scenario itself, not a broken job.
         assert wait_for_state(jid, "RUNNING", 600, stack=stack, max_failures=None) == "RUNNING"
