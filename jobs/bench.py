@@ -168,6 +168,18 @@ def _pct(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
+def _anomaly_args(bundle: Path, prefix: str, group: str, delivery: str, checkpoint_ms: int, python_mode: str,
+                  parallelism: int, job_args: list[str] | None, *extra: str) -> list[str]:
+    """Arguments of one anomaly-job run reading ``<prefix>-in`` and writing
+    ``<prefix>-scores|anom|dlq|drift``; ``extra``, then the user's ``job_args`` (they win), last."""
+    topics = {"scores": "scores", "anomalies": "anom", "dlq": "dlq", "drift": "drift"}
+    return ["--parallelism", str(parallelism), "--bundle", str(bundle), "--input-topic", f"{prefix}-in",
+            "--group-id", group, "--emit-scores", "--delivery", delivery,
+            "--checkpoint-ms", str(checkpoint_ms), "--python-mode", python_mode,
+            *(a for k, v in topics.items() for a in ("--set", f"topic_{k}={prefix}-{v}")),
+            *extra, *(job_args or [])]
+
+
 def latency_run(stack: Any, bundle: Path, rate: float, seconds: float, devices: int, delivery: str,
                 checkpoint_ms: int, python_mode: str, tag: str, window: int = 60,
                 warm_rate: float = 500.0, parallelism: int = 1,
@@ -178,14 +190,10 @@ def latency_run(stack: Any, bundle: Path, rate: float, seconds: float, devices: 
     t_in, t_sc = f"{tag}-lat-in", f"{tag}-lat-scores"
     stack.create_topics({t_in: parallelism, t_sc: 1, f"{tag}-lat-anom": 1, f"{tag}-lat-dlq": 1,
                          f"{tag}-lat-drift": 1})
-    job_id = _run_job(stack, "anomaly", ["--parallelism", str(parallelism),
-        "--bundle", str(bundle), "--input-topic", t_in, "--group-id", f"{tag}-lat-{delivery}",
-        "--starting-offsets", "latest", "--emit-scores", "--delivery", delivery,
-        "--set", "silent_after_ms=900000",  # the warm-up → live pause is not a silence
-        "--checkpoint-ms", str(checkpoint_ms), "--python-mode", python_mode,
-        "--set", f"topic_scores={t_sc}", "--set", f"topic_anomalies={tag}-lat-anom",
-        "--set", f"topic_dlq={tag}-lat-dlq", "--set", f"topic_drift={tag}-lat-drift",
-        *(job_args or [])])
+    job_id = _run_job(stack, "anomaly", _anomaly_args(
+        bundle, f"{tag}-lat", f"{tag}-lat-{delivery}", delivery, checkpoint_ms, python_mode, parallelism,
+        job_args, "--starting-offsets", "latest",
+        "--set", "silent_after_ms=900000"))  # the warm-up → live pause is not a silence
     lat: list[float] = []
     ends: list[int] = []
     stop = threading.Event()
@@ -318,14 +326,9 @@ def run_bench(devices: int = 1000, steps: int = 120, latency_seconds: float = 60
     pt_rate, pt_span = _rate(pt_times, len(pt_times))
 
     # 1b. anomaly job, bounded, at-least-once
-    aj = _run_job(stack, "anomaly", [
-        "--parallelism", str(parallelism), "--bundle", str(bdir), "--input-topic", t_in,
-        "--group-id", f"{tag}-anomaly",
-        "--starting-offsets", "earliest", "--bounded", "--emit-scores", "--delivery", "at-least-once",
-        "--checkpoint-ms", str(checkpoint_ms), "--python-mode", mode,
-        "--set", f"topic_scores={tag}-scores", "--set", f"topic_anomalies={tag}-anom",
-        "--set", f"topic_dlq={tag}-dlq", "--set", f"topic_drift={tag}-drift",
-        *(job_args or [])])
+    aj = _run_job(stack, "anomaly", _anomaly_args(
+        bdir, tag, f"{tag}-anomaly", "at-least-once", checkpoint_ms, mode, parallelism, job_args,
+        "--starting-offsets", "earliest", "--bounded"))
     slide = json.loads((bdir / "manifest.json").read_text())["feature_spec"].get("slide", 10)
     n_windows = devices * (1 + (steps - spec_window) // slide) if steps >= spec_window else 0
     sc_times = append_times(stack.kafka_bootstrap, f"{tag}-scores", n_windows, 1800)

@@ -83,4 +83,36 @@ def window_count(n_readings: int, window: int, slide: int) -> int:
     return 0 if n_readings < window else 1 + (n_readings - window) // slide
 
 
-__all__ = ["SENSORS", "T0", "make_bundle", "readings", "fuzzed_bad", "job_config", "window_count"]
+def job_topics(stack: Any, tag: str) -> dict[str, str]:
+    """Fresh single-partition topics ``<tag>-in|anom|dlq|drift|scores`` for one job run."""
+    t = {k: f"{tag}-{k}" for k in ("in", "anom", "dlq", "drift", "scores")}
+    stack.create_topics({v: 1 for v in t.values()})
+    return t
+
+
+def submit_job(stack: Any, bundle: Path, t: dict[str, str], *extra: str, from_savepoint: str | None = None) -> str:
+    """Submit the anomaly job on the stack over topics ``t`` (earliest offsets, scores on,
+    checkpoints every 2 s; restored from ``from_savepoint`` when given) and wait for RUNNING."""
+    from jobs.submit import submit, wait_for_state
+
+    args = ["--bundle", str(bundle), "--input-topic", t["in"], "--group-id", t["in"],
+            "--starting-offsets", "earliest", "--emit-scores", "--checkpoint-ms", "2000",
+            "--set", f"topic_anomalies={t['anom']}", "--set", f"topic_dlq={t['dlq']}",
+            "--set", f"topic_drift={t['drift']}", "--set", f"topic_scores={t['scores']}", *extra]
+    job = submit("anomaly", args, stack=stack, from_savepoint=from_savepoint)
+    assert wait_for_state(job.job_id, "RUNNING", 600, stack=stack) == "RUNNING"
+    return job.job_id
+
+
+def cancel_job(stack: Any, job_id: str) -> None:
+    """Cancel ``job_id`` if it still runs."""
+    from jobs.submit import cancel
+
+    try:
+        cancel(job_id, stack)
+    except Exception:  # noqa: BLE001 - already finished
+        pass
+
+
+__all__ = ["SENSORS", "T0", "make_bundle", "readings", "fuzzed_bad", "job_config", "window_count",
+           "job_topics", "submit_job", "cancel_job"]

@@ -189,16 +189,15 @@ def test_published_detectors_renormalised_on_our_files(nab_root, windows) -> Non
     68.9 on these 19 (the figure docs/evaluation.md compares our detectors with)."""
     from training.nab_published import FULL_CORPUS_STANDARD, PUBLISHED_STANDARD, published_on_subset
 
-    labels = windows
     ours = {str(p.relative_to(nab_root)) for p in nab_root.glob("*/*.csv")}
     for det, per_file in PUBLISHED_STANDARD.items():
         assert set(per_file) == ours, det
-    res = published_on_subset(labels)
+    res = published_on_subset(windows)
     assert set(res) == set(FULL_CORPUS_STANDARD)
     assert res["ARTime"]["corpus"] == pytest.approx(68.91, abs=0.01)
     assert res["HTM (numenta)"]["corpus"] == pytest.approx(60.68, abs=0.01)
     assert res["CAD OSE"]["corpus"] == pytest.approx(58.50, abs=0.01)
     # a category's score is its own normalisation, not the corpus one
-    w = sum(len(labels[n]) for n in PUBLISHED_STANDARD["ARTime"] if n.startswith("realKnownCause/"))
+    w = sum(len(windows[n]) for n in PUBLISHED_STANDARD["ARTime"] if n.startswith("realKnownCause/"))
     raw = sum(v for n, v in PUBLISHED_STANDARD["ARTime"].items() if n.startswith("realKnownCause/"))
     assert res["ARTime"]["realKnownCause"] == pytest.approx(normalise(raw, -w, w))

@@ -25,42 +25,17 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from conftest import consume_n, produce_json  # noqa: E402
-from job_fixtures import T0, fuzzed_bad, make_bundle, readings, window_count  # noqa: E402
+from job_fixtures import (  # noqa: E402
+    T0, cancel_job, fuzzed_bad, job_topics, make_bundle, readings, submit_job, window_count,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1800)]
-
-
-def _topics(stack, tag: str) -> dict[str, str]:
-    t = {k: f"{tag}-{k}" for k in ("in", "anom", "dlq", "drift", "scores")}
-    stack.create_topics({v: 1 for v in t.values()})
-    return t
-
-
-def _submit(stack, bundle: Path, t: dict[str, str], *extra: str) -> str:
-    from jobs.submit import submit, wait_for_state
-
-    args = ["--bundle", str(bundle), "--input-topic", t["in"], "--group-id", t["in"],
-            "--starting-offsets", "earliest", "--emit-scores", "--checkpoint-ms", "2000",
-            "--set", f"topic_anomalies={t['anom']}", "--set", f"topic_dlq={t['dlq']}",
-            "--set", f"topic_drift={t['drift']}", "--set", f"topic_scores={t['scores']}", *extra]
-    job = submit("anomaly", args, stack=stack)
-    assert wait_for_state(job.job_id, "RUNNING", 600, stack=stack) == "RUNNING"
-    return job.job_id
-
-
-def _cancel(stack, job_id: str) -> None:
-    from jobs.submit import cancel
-
-    try:
-        cancel(job_id, stack)
-    except Exception:  # noqa: BLE001 - already finished
-        pass
 
 
 # ------------------------------------------------------------------ 1. fuzz
 def test_fuzzed_bad_messages_all_in_dlq_and_good_ones_processed(stack, tmp_path):
     tag = f"jobfuzz-{uuid.uuid4().hex[:8]}"
-    t = _topics(stack, tag)
+    t = job_topics(stack, tag)
     bundle = make_bundle(tmp_path, window=20, slide=5)
     n_dev, n_steps = 20, 60
     good = readings(n_dev, n_steps, seed=3)
@@ -75,7 +50,7 @@ def test_fuzzed_bad_messages_all_in_dlq_and_good_ones_processed(stack, tmp_path)
                 mixed.append(nxt[0])
     mixed.extend(b for b, _ in bi)
     produce_json(stack.kafka_bootstrap, t["in"], mixed)
-    job_id = _submit(stack, bundle, t, "--set", 'physical_limits={"s0": [-1000, 1000]}')
+    job_id = submit_job(stack, bundle, t, "--set", 'physical_limits={"s0": [-1000, 1000]}')
     try:
         want_windows = n_dev * window_count(n_steps, 20, 5)
         scores = consume_n(stack.kafka_bootstrap, t["scores"], want_windows, 600, read_committed=True,
@@ -83,7 +58,7 @@ def test_fuzzed_bad_messages_all_in_dlq_and_good_ones_processed(stack, tmp_path)
         dlq = consume_n(stack.kafka_bootstrap, t["dlq"], len(bad) + 10, 120, read_committed=True,
                         decode_json=True)
     finally:
-        _cancel(stack, job_id)
+        cancel_job(stack, job_id)
     got = Counter(d["reason"] for d in dlq)
     assert got == Counter(r for _, r in bad), got
     assert all(d["topic"] == t["in"] and d["partition"] == 0 and isinstance(d["offset"], int) for d in dlq)
@@ -108,7 +83,7 @@ def test_simulator_faults_recall_and_false_alerts(stack, tmp_path):
     from training.simulator import SimConfig, simulate
 
     tag = f"jobsim-{uuid.uuid4().hex[:8]}"
-    t = _topics(stack, tag)
+    t = job_topics(stack, tag)
     bundle = _train_sim_bundle(tmp_path)
     cfg = SimConfig(devices=8, rate=1.0, duration_s=2 * 3600, seed=23, anomaly_rate=0.05, start_ms=T0)
     msgs, faults = [], defaultdict(list)
@@ -120,14 +95,14 @@ def test_simulator_faults_recall_and_false_alerts(stack, tmp_path):
     for f in sim.faults:
         faults[f.device_id].append(f)
     produce_json(stack.kafka_bootstrap, t["in"], msgs, key=lambda m: m["device_id"])
-    job_id = _submit(stack, bundle, t, "--set", "silent_after_ms=45000")
+    job_id = submit_job(stack, bundle, t, "--set", "silent_after_ms=45000")
     try:
         n_windows_min = int(0.8 * len(msgs) / 10)
         consume_n(stack.kafka_bootstrap, t["scores"], n_windows_min, 900, read_committed=True)
         time.sleep(10)
         alerts = consume_n(stack.kafka_bootstrap, t["anom"], 100_000, 60, read_committed=True, decode_json=True)
     finally:
-        _cancel(stack, job_id)
+        cancel_job(stack, job_id)
     from udfs.schema import parse_ts
 
     opened = [a for a in alerts if a["status"] == "open"]
@@ -160,31 +135,17 @@ def _tm_pid(stack) -> int:
     return rec.pid
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (parent links read from /proc)."""
-    children: dict[int, list[int]] = defaultdict(list)
+def _group_members(pgid: int) -> list[int]:
+    """Pids in process group ``pgid`` (from /proc). The stack starts every service as a group
+    leader (``deploy.procs``), so a TaskManager's group holds the JVM and its Python workers."""
+    out = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) == pgid:
+                out.append(int(stat.parent.name))
         except (OSError, ValueError, IndexError):
             continue  # the process ended meanwhile
-        children[ppid].append(int(stat.parent.name))
-    out, todo = [], [pid]
-    while todo:
-        kids = children.get(todo.pop(), [])
-        out.extend(kids)
-        todo.extend(kids)
     return out
-
-
-def _crash(pid: int) -> None:
-    """SIGKILL the TaskManager and its Python workers at once, like a lost container (killing
-    only the JVM leaves its Beam workers running as orphans)."""
-    for p in [pid, *_descendants(pid)]:
-        try:
-            os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def _alert_ids(stack, topic: str, expect_windows_topic: str, n_windows: int) -> list[str]:
@@ -204,27 +165,29 @@ def test_taskmanager_crash_loses_and_duplicates_nothing(stack, tmp_path):
     data = readings(n_dev, n_steps, seed=5, anomaly=faults)
     n_windows = n_dev * window_count(n_steps, 20, 5)
 
-    ref = _topics(stack, f"jobref-{uuid.uuid4().hex[:8]}")
+    ref = job_topics(stack, f"jobref-{uuid.uuid4().hex[:8]}")
     produce_json(stack.kafka_bootstrap, ref["in"], data, key=lambda m: m["device_id"])
-    jid = _submit(stack, bundle, ref)
+    jid = submit_job(stack, bundle, ref)
     try:
         ref_ids = _alert_ids(stack, ref["anom"], ref["scores"], n_windows)
     finally:
-        _cancel(stack, jid)
+        cancel_job(stack, jid)
     assert len(ref_ids) == len(set(ref_ids)) and any(":open" in i for i in ref_ids)
 
-    crash = _topics(stack, f"jobcrash-{uuid.uuid4().hex[:8]}")
+    crash = job_topics(stack, f"jobcrash-{uuid.uuid4().hex[:8]}")
     half = len(data) // 2
     produce_json(stack.kafka_bootstrap, crash["in"], data[:half], key=lambda m: m["device_id"])
-    jid = _submit(stack, bundle, crash)
+    jid = submit_job(stack, bundle, crash)
     try:
         # wait for a completed checkpoint and some output, then kill the TaskManager hard
         consume_n(stack.kafka_bootstrap, crash["scores"], n_windows // 5, 600)
         time.sleep(5)
         pid = _tm_pid(stack)
-        workers = _descendants(pid)
-        assert workers, "the TaskManager runs the job's Python worker as a child process"
-        _crash(pid)
+        workers = [p for p in _group_members(pid) if p != pid]
+        assert workers, "the TaskManager runs the job's Python worker in its process group"
+        # the whole group at once, like a lost container (killing only the JVM leaves its Beam
+        # workers running as orphans)
+        os.killpg(pid, signal.SIGKILL)
         produce_json(stack.kafka_bootstrap, crash["in"], data[half:], key=lambda m: m["device_id"])
         deadline = time.time() + 60
         while time.time() < deadline and Path(f"/proc/{pid}").exists():
@@ -237,7 +200,7 @@ def test_taskmanager_crash_loses_and_duplicates_nothing(stack, tmp_path):
         assert wait_for_state(jid, "RUNNING", 600, stack=stack, max_failures=None) == "RUNNING"
         crash_ids = _alert_ids(stack, crash["anom"], crash["scores"], n_windows)
     finally:
-        _cancel(stack, jid)
+        cancel_job(stack, jid)
     print(f"\ncrash test: {len(ref_ids)} alert events in the fault-free run, {len(crash_ids)} after the crash")
     assert len(crash_ids) == len(set(crash_ids)), "duplicated alert events after the restore"
     assert set(crash_ids) == set(ref_ids)

@@ -13,6 +13,7 @@ restores that savepoint with a *different* bundle (v2, same feature spec). If th
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
 from collections import Counter
@@ -23,8 +24,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from conftest import consume_n, produce_json  # noqa: E402
-from job_fixtures import SENSORS, readings, window_count  # noqa: E402
-from test_job_e2e import _cancel, _submit, _topics  # noqa: E402
+from job_fixtures import SENSORS, cancel_job, job_topics, readings, submit_job, window_count  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -34,13 +34,11 @@ FAULT = (12, 40)  # dev-000's anomalous steps: open before the savepoint, clear 
 
 
 def test_savepoint_restore_keeps_device_and_alert_state_across_a_model_change(stack, tmp_path):
-    import json
-
     from bundle_factory import make_iforest_bundle
-    from jobs.submit import stop_with_savepoint, submit, wait_for_state
+    from jobs.submit import stop_with_savepoint
 
     tag = f"jobsp-{uuid.uuid4().hex[:8]}"
-    t = _topics(stack, tag)
+    t = job_topics(stack, tag)
     v1 = make_iforest_bundle(tmp_path / "b", SENSORS, WINDOW, SLIDE, version="v1", seed=0, n_estimators=50)
     v2 = make_iforest_bundle(tmp_path / "b", SENSORS, WINDOW, SLIDE, version="v2", seed=1, n_estimators=50)
     assert v1 != v2
@@ -50,7 +48,7 @@ def test_savepoint_restore_keeps_device_and_alert_state_across_a_model_change(st
 
     # phase 1: v1 until the windows are out and the anomaly is open
     produce_json(stack.kafka_bootstrap, t["in"], [json.dumps(r).encode() for r in first])
-    job1 = _submit(stack, v1, t, "--delivery", "at-least-once")
+    job1 = submit_job(stack, v1, t, "--delivery", "at-least-once")
     try:
         n1 = DEVICES * window_count(PHASE1, WINDOW, SLIDE)
         s1 = consume_n(stack.kafka_bootstrap, t["scores"], n1, 600, decode_json=True)
@@ -60,24 +58,20 @@ def test_savepoint_restore_keeps_device_and_alert_state_across_a_model_change(st
         assert opened and opened[0]["device_id"] == "dev-000", opened
         savepoint = stop_with_savepoint(job1, tmp_path / "savepoints", stack=stack)
     except BaseException:
-        _cancel(stack, job1)
+        cancel_job(stack, job1)
         raise
     assert {s["model"]["version"] for s in s1} == {"v1"}
 
     # phase 2: the rest of the readings, restored with v2
     produce_json(stack.kafka_bootstrap, t["in"], [json.dumps(r).encode() for r in rest])
-    args = ["--bundle", str(v2), "--input-topic", t["in"], "--group-id", t["in"],
-            "--emit-scores", "--checkpoint-ms", "2000", "--delivery", "at-least-once",
-            "--set", f"topic_anomalies={t['anom']}", "--set", f"topic_dlq={t['dlq']}",
-            "--set", f"topic_drift={t['drift']}", "--set", f"topic_scores={t['scores']}"]
-    job2 = submit("anomaly", args, stack=stack, from_savepoint=savepoint).job_id
+    # (the savepoint's source offsets win over --starting-offsets)
+    job2 = submit_job(stack, v2, t, "--delivery", "at-least-once", from_savepoint=savepoint)
     try:
-        assert wait_for_state(job2, "RUNNING", 600, stack=stack) == "RUNNING"
         n_all = DEVICES * window_count(TOTAL, WINDOW, SLIDE)
         scores = consume_n(stack.kafka_bootstrap, t["scores"], n_all, 600, decode_json=True)
         alerts = consume_n(stack.kafka_bootstrap, t["anom"], 100, 20, decode_json=True)
     finally:
-        _cancel(stack, job2)
+        cancel_job(stack, job2)
 
     s2 = scores[len(s1):]
     # restored device state: every device continued its slide (a fresh state would emit
