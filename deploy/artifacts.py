@@ -147,6 +147,54 @@ def parquet_jars(cache_dir: Path | None = None) -> list[Path]:
     return sorted(out.glob("*.jar"))
 
 
+JVM_SRC = REPO_ROOT / "jobs" / "jvm"
+
+
+def jvm_ops_jar(cache_dir: Path | None = None) -> Path:
+    """The job's own JVM functions (``jobs/jvm/**/*.java``, e.g. ``vigil.flink.KeyByFirstField``)
+    compiled with ``javac`` against the wheel's Flink jars into ``<cache>/vigil-jvm-<hash>.jar``;
+    the job adds it to ``pipeline.jars`` (client planning, shipped with the job graph).
+
+    The hash covers the sources and the Flink distribution's jar name, so an edited source or
+    another Flink builds a new jar and a stale one is never used. Compiling takes ~1 s, once.
+    Concurrent first calls are safe (each builds in its own folder; the rename is atomic).
+    Fails with :class:`MissingTool` when no JDK (``javac``) is installed, or RuntimeError with
+    javac's output when the sources do not compile against this Flink.
+    """
+    import hashlib
+    import tempfile
+    import zipfile
+
+    sources = sorted(JVM_SRC.rglob("*.java"))
+    digest = hashlib.sha256()
+    for lib in sorted((flink_home() / "lib").glob("flink-dist*.jar")):
+        digest.update(lib.name.encode())
+    for src in sources:
+        digest.update(src.relative_to(JVM_SRC).as_posix().encode() + b"\0" + src.read_bytes())
+    out = _cache(cache_dir) / f"vigil-jvm-{digest.hexdigest()[:16]}.jar"
+    if out.exists():
+        return out
+    javac = shutil.which("javac")
+    if javac is None:
+        raise MissingTool("a JDK (javac) is required to build the job's JVM operators: "
+                          "apt-get install -y openjdk-17-jdk-headless")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        classes = Path(tmp) / "classes"
+        proc = subprocess.run(  # noqa: S603
+            [javac, "--release", "11", "-nowarn", "-cp", str(flink_home() / "lib" / "*"), "-d", str(classes),
+             *map(str, sources)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"javac failed building {JVM_SRC}:\n{(proc.stdout + proc.stderr)[-4000:]}")
+        part = Path(tmp) / "ops.jar"
+        with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as jar:
+            jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nCreated-By: vigil\n\n")
+            for f in sorted(classes.rglob("*.class")):
+                jar.write(f, f.relative_to(classes).as_posix())
+        part.replace(out)
+    return out
+
+
 def flink_extra_jars(cache_dir: Path) -> list[Path]:
     """Jars the stack adds to the wheel's Flink lib/: the Kafka connector and zstd-jni.
 

@@ -257,11 +257,12 @@ def build_core(env: Any, t_env: Any, src: Any, cfg: Any, bundle_dir: str, *,
     """Wire parse → watermarks → device state → batched scoring → alert policy on ``src``
     (a DataStream of ``Row(raw, topic, partition, offset)``). Sinks are attached separately,
     so MiniCluster tests run exactly this function on an in-memory source."""
-    from pyflink.common import Duration, Types, WatermarkStrategy
+    from pyflink.common import Duration, WatermarkStrategy
     from pyflink.table import DataTypes
     from pyflink.table.expressions import col
     from pyflink.table.udf import udf
 
+    from deploy.artifacts import jvm_ops_jar
     from jobs import flink_ops as ops
 
     cfg = cfg.model_copy(update={"bundle_path": bundle_dir})
@@ -285,9 +286,8 @@ def build_core(env: Any, t_env: Any, src: Any, cfg: Any, bundle_dir: str, *,
                          score(col("win"), col("device_id")).alias("extra"))
     scored = t_env.to_data_stream(scored_t)
 
-    # a Python key selector here (one hop per *window*): PyFlink's keyed operators only take
-    # RowTypeInfo input, and to_data_stream gives ExternalTypeInfo
-    alerts = (scored.key_by(lambda r: r[0], key_type=Types.STRING())
+    env.add_jars(jvm_ops_jar().as_uri())  # KeyByFirstField: client planning + shipped with the job
+    alerts = (ops.keyed_scores(scored)
               .process(ops.AlertFunction(cfg_json, bundle_dir), output_type=ops.KEYED_OUT_TYPE)
               .uid("vigil-alert-policy").name("alert-policy"))
     return Outputs(

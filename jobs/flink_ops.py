@@ -42,6 +42,11 @@ WINDOW_TYPE = Types.ROW_NAMED(
     ["device_id", "start_ms", "end_ms", "win", "imputed"],
     [Types.STRING(), Types.LONG(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.DOUBLE()],
 )
+#: the scoring UDF's output rows, keyed again by device for the alert policy
+SCORED_TYPE = Types.ROW_NAMED(
+    ["device_id", "start_ms", "end_ms", "imputed", "extra"],
+    [Types.STRING(), Types.LONG(), Types.LONG(), Types.DOUBLE(), Types.STRING()],
+)
 #: parse's main output: ``((device_id, reading), ts_ms)`` -- already in the shape PyFlink's
 #: keyed operators take (key first) and carrying the event time for the JVM's watermark
 #: assigner, so no Python operator runs between parse and the shuffle (see :func:`keyed_readings`)
@@ -271,7 +276,7 @@ def keyed_readings(parsed: Any, strategy: Any, uid: str) -> Any:
     keys by field 0 with PyFlink's own ``KeyByKeySelector`` -- the records and key type are
     exactly what ``key_by(..., key_type=Types.STRING())`` produces, so keyed state and
     savepoints are unchanged. ``uid`` names the watermark step. Returns the KeyedStream."""
-    from pyflink.datastream.data_stream import DataStream, KeyedStream
+    from pyflink.datastream.data_stream import DataStream
     from pyflink.java_gateway import get_gateway
 
     jvm = get_gateway().jvm
@@ -282,8 +287,33 @@ def keyed_readings(parsed: Any, strategy: Any, uid: str) -> Any:
                    strategy._j_watermark_strategy.withTimestampAssigner(fp.eventtime.CustomTimestampAssigner()))
                .map(fp.eventtime.RemoveTimestampMapFunction(), keyed_type.get_java_type_info()))
     timed = DataStream(j_timed).uid(uid).name("event-time")
-    j_keyed = j_timed.keyBy(fp.KeyByKeySelector(), Types.ROW([Types.STRING()]).get_java_type_info())
-    return KeyedStream(j_keyed, READING_TYPE, timed)
+    return _key_by_field0(j_timed, READING_TYPE, timed)
+
+
+def _key_by_field0(j_stream: Any, value_type: Any, upstream: Any) -> Any:
+    """KeyedStream over a Java stream of ``Row(key STRING, value)``, keyed by field 0 with
+    PyFlink's own ``KeyByKeySelector``: the records and the key type (``Row(STRING)``) are
+    exactly those of ``key_by(..., key_type=Types.STRING())``, so keyed state and savepoints
+    match a Python-keyed stream. ``value_type``: what the keyed Python function receives."""
+    from pyflink.datastream.data_stream import KeyedStream
+    from pyflink.java_gateway import get_gateway
+
+    fp = get_gateway().jvm.org.apache.flink.streaming.api.functions.python
+    j_keyed = j_stream.keyBy(fp.KeyByKeySelector(), Types.ROW([Types.STRING()]).get_java_type_info())
+    return KeyedStream(j_keyed, value_type, upstream)
+
+
+def keyed_scores(scored: Any) -> Any:
+    """Key the scoring UDF's output (``to_data_stream`` rows, :data:`SCORED_TYPE`) by device in
+    the JVM (``vigil.flink.KeyByFirstField``) -- a Python ``key_by`` here would add a Python
+    operator, with its own bundles, per scored window. The jar must be in ``pipeline.jars``."""
+    from pyflink.java_gateway import get_gateway
+
+    jvm = get_gateway().jvm
+    j_keyed_rows = scored._j_data_stream.map(
+        jvm.vigil.flink.KeyByFirstField(), Types.ROW([Types.STRING(), SCORED_TYPE]).get_java_type_info())
+    j_keyed_rows.uid("vigil-key-scores").name("key-by-device")
+    return _key_by_field0(j_keyed_rows, SCORED_TYPE, scored)
 
 
 # ------------------------------------------------------------------ 2. per-device state

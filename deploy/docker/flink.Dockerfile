@@ -1,6 +1,7 @@
 # Flink JobManager / TaskManager / job-submitter image: the apache-flink wheel's own Flink
-# distribution (the same one `vigil stack up` runs), the project and its venv, Java 17, and the
-# Flink Kafka connector jar on the classpath. Build context: the repository root.
+# distribution (the same one `vigil stack up` runs), the project and its venv, a Java 17 JDK
+# (javac builds the job's jobs/jvm functions), and the Flink Kafka connector jar on the
+# classpath. Build context: the repository root.
 #   docker build -f deploy/docker/flink.Dockerfile -t vigil-flink .
 # Roles: `python -m deploy.container jobmanager|taskmanager`; submitter: `vigil submit ...`.
 
@@ -23,7 +24,7 @@ FROM python:3.11-slim-bookworm
 ARG CONNECTOR_VERSION
 ARG ZSTD_VERSION
 RUN apt-get update \
- && apt-get install -y --no-install-recommends openjdk-17-jre-headless procps \
+ && apt-get install -y --no-install-recommends openjdk-17-jdk-headless procps \
  && rm -rf /var/lib/apt/lists/*
 ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \
     PYTHONUNBUFFERED=1 \
@@ -39,6 +40,8 @@ COPY training ./training
 COPY sidecar ./sidecar
 COPY deploy ./deploy
 RUN pip install --no-cache-dir -c constraints.txt .
+# The job's own JVM functions (jobs/jvm), compiled once against the wheel's Flink (needs the JDK).
+RUN python -c "from deploy.artifacts import jvm_ops_jar; print(jvm_ops_jar())"
 COPY flink-conf /opt/vigil/flink-conf
 COPY --from=jars /jars/flink-sql-connector-kafka-${CONNECTOR_VERSION}.jar /jars/zstd-jni-${ZSTD_VERSION}.jar /opt/vigil/cache/flink-connectors/
 # lib/ = the wheel's jars + the connector + zstd-jni (FLINK_LIB_DIR), exactly like the local stack.
