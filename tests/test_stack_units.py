@@ -132,3 +132,27 @@ def test_job_file_resolution(tmp_path) -> None:
     assert job_file(str(custom)) == custom
     with pytest.raises(FileNotFoundError, match="known jobs"):
         job_file("nope")
+
+
+def test_jvm_ops_jar_builds_once_per_source_version(tmp_path, monkeypatch) -> None:
+    import zipfile
+
+    jar = artifacts.jvm_ops_jar(tmp_path)
+    assert "vigil/flink/KeyByFirstField.class" in zipfile.ZipFile(jar).namelist()
+    built = jar.stat().st_mtime_ns
+    assert artifacts.jvm_ops_jar(tmp_path) == jar and jar.stat().st_mtime_ns == built  # cached
+    # an edited source is a new jar, never the stale one
+    src = tmp_path / "src" / "vigil" / "flink"
+    src.mkdir(parents=True)
+    for f in (artifacts.JVM_SRC / "vigil" / "flink").glob("*.java"):
+        (src / f.name).write_text(f.read_text() + "\n// edited\n")
+    monkeypatch.setattr(artifacts, "JVM_SRC", tmp_path / "src")
+    assert artifacts.jvm_ops_jar(tmp_path) != jar
+
+
+def test_jvm_ops_jar_reports_compile_errors(tmp_path, monkeypatch) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "Broken.java").write_text("class Broken { int x = ; }\n")
+    monkeypatch.setattr(artifacts, "JVM_SRC", tmp_path / "src")
+    with pytest.raises(RuntimeError, match="javac failed"):
+        artifacts.jvm_ops_jar(tmp_path)
