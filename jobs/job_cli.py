@@ -20,7 +20,7 @@ job_app = typer.Typer(help="The anomaly job: checks before submission.", no_args
 @bench_app.command("job")
 def bench_job(
     devices: Annotated[int, typer.Option(help="Simulated devices (8 sensors each).")] = 1000,
-    steps: Annotated[int, typer.Option(help="Readings per device pre-loaded for the max-rate runs.")] = 120,
+    steps: Annotated[int, typer.Option(help="Readings per device pre-loaded for the max-rate runs (400: a short run overstates the sustained rate, see docs/job.md).")] = 400,
     latency_seconds: Annotated[float, typer.Option(help="Length of each paced latency run.")] = 60.0,
     latency_fraction: Annotated[float, typer.Option(help="Latency runs send at this fraction of max rate.")] = 0.5,
     checkpoint_ms: Annotated[int, typer.Option(help="Checkpoint interval of the anomaly job.")] = 2000,
