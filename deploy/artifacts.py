@@ -176,7 +176,7 @@ def jvm_ops_jar(cache_dir: Path | None = None) -> Path:
         return out
     javac = shutil.which("javac")
     if javac is None:
-        raise MissingTool("a JDK (javac) is required to build the job's JVM operators: "
+        raise MissingTool("a JDK (javac) is required to build the job's JVM functions (jobs/jvm): "
                           "apt-get install -y openjdk-17-jdk-headless")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:

@@ -9,7 +9,7 @@ Topology (operator uids in brackets; keep them stable, savepoints map state by u
       → keyBy(device_id) in the JVM → device-state [vigil-device-state]  DeviceProcessor bytes, TTL,
             timers (stream_silent), late → DLQ, stream-level alerts → side output
       → pandas UDF score_windows (Table API; one InferenceSession per worker, batches)
-      → key_by(device_id) → alert-policy [vigil-alert-policy]  AlertPolicy bytes
+      → keyBy(device_id) in the JVM [vigil-key-scores] → alert-policy [vigil-alert-policy]  AlertPolicy bytes
       → Kafka anomalies (exactly-once by default) ∪ stream-level alerts
     side outputs → Kafka sensor-readings-dlq, model-drift, window-scores (optional),
                    archive (optional: validated readings, Parquet partitioned by day)
