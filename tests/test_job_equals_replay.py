@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from job_fixtures import SENSORS, T0, job_config, make_bundle, readings
+from job_fixtures import SENSORS, T0, job_config, make_bundle, readings, run_core
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -40,21 +40,6 @@ def _stream() -> list[dict]:
     return out
 
 
-def _job(cfg, bundle: str, rows: list[dict]) -> list[dict]:
-    from pyflink.common import Row, Types
-
-    from jobs import anomaly_job as job
-
-    env, t_env = job.make_env(cfg, job.parse_args(["--bundle-ms", "50"]))
-    src_type = Types.ROW_NAMED(["raw", "topic", "partition", "offset"],
-                               [Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.STRING(), Types.INT(), Types.LONG()])
-    src = env.from_collection([Row(json.dumps(r).encode(), "sensor-readings", 0, i) for i, r in enumerate(rows)],
-                              type_info=src_type)
-    out = job.build_core(env, t_env, src, cfg, bundle, drift_every_s=1e9)
-    with out.anomalies.union(out.scores).execute_and_collect() as it:
-        return [json.loads(bytes(r[1])) for r in it]
-
-
 def _replay(cfg, bundle: str, rows: list[dict]):
     from jobs.replay import replay
 
@@ -69,7 +54,8 @@ def both(tmp_path_factory):
     bundle = str(make_bundle(tmp_path_factory.mktemp("bundles"), window=WINDOW, slide=SLIDE))
     cfg = job_config(bundle, emit_scores=True, silent_after_ms=SILENT_AFTER, max_gap=5)
     rows = _stream()
-    return rows, _job(cfg, bundle, rows), _replay(cfg, bundle, rows)
+    return rows, run_core(cfg, bundle, [json.dumps(r).encode() for r in rows], drift_every_s=1e9), \
+        _replay(cfg, bundle, rows)
 
 
 def test_every_window_score_equals_replay(both):

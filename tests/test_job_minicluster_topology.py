@@ -13,27 +13,11 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from job_fixtures import T0, fuzzed_bad, job_config, make_bundle, readings, window_count
+from job_fixtures import T0, fuzzed_bad, job_config, make_bundle, readings, run_core, window_count
 
 pytestmark = pytest.mark.timeout(600)
 
 N_STEPS, WINDOW, SLIDE = 120, 20, 5
-
-
-def _run(cfg, bundle_dir, rows, drift_every_s=0.0):
-    from pyflink.common import Row, Types
-
-    from jobs import anomaly_job as job
-
-    args = job.parse_args(["--bundle-ms", "50"])
-    env, t_env = job.make_env(cfg, args)
-    src_type = Types.ROW_NAMED(["raw", "topic", "partition", "offset"],
-                               [Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.STRING(), Types.INT(), Types.LONG()])
-    src = env.from_collection([Row(r, "sensor-readings", 0, i) for i, r in enumerate(rows)], type_info=src_type)
-    out = job.build_core(env, t_env, src, cfg, bundle_dir, drift_every_s=drift_every_s)
-    merged = out.anomalies.union(out.dlq, out.drift, out.scores)
-    with merged.execute_and_collect() as it:
-        return [json.loads(bytes(r[1])) for r in it]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +38,7 @@ def result(tmp_path_factory):
         if i == 3 * 100:  # dev-000 is at step 100: a reading from step 10 is far too late
             rows.append(json.dumps({"device_id": "dev-000", "ts": T0 + 10_000, "values": {"s0": 0.0}}).encode())
     rows.extend(b for b, _ in bi)
-    out = _run(cfg, str(bundle), rows)
+    out = run_core(cfg, str(bundle), rows)
     return {"out": out, "bad": bad, "good": good}
 
 
