@@ -22,15 +22,33 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 
-def _start_ticks(pid: int) -> int | None:
-    """Process start time in clock ticks since boot, or None when the pid does not exist."""
+def _stat(pid: int) -> list[str] | None:
+    """Fields of ``/proc/<pid>/stat`` after the command name (field 3, state, first), or None
+    when the pid does not exist. The name (field 2) may contain spaces and parentheses, so the
+    split starts after its closing parenthesis."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
-    # comm (field 2) may contain spaces; fields after the closing parenthesis are fixed.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[19])  # field 22 overall
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def _start_ticks(pid: int) -> int | None:
+    """Process start time in clock ticks since boot, or None when the pid does not exist."""
+    fields = _stat(pid)
+    return None if fields is None else int(fields[19])  # field 22 overall
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids in process group ``pgid``. Every service the launcher starts leads its own group,
+    so a service's group holds it and its children (e.g. a TaskManager's Python workers)."""
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            fields = _stat(int(p.name))
+            if fields is not None and int(fields[2]) == pgid:  # field 5 overall: pgrp
+                out.append(int(p.name))
+    return out
 
 
 def _cmdline(pid: int) -> str:
@@ -41,11 +59,8 @@ def _cmdline(pid: int) -> str:
 
 
 def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return stat[stat.rindex(")") + 2] == "Z"
+    fields = _stat(pid)
+    return fields is None or fields[0] == "Z"
 
 
 @dataclass

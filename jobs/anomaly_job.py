@@ -266,7 +266,6 @@ def build_core(env: Any, t_env: Any, src: Any, cfg: Any, bundle_dir: str, *,
     from pyflink.table.expressions import col
     from pyflink.table.udf import udf
 
-    from deploy.artifacts import jvm_ops_jar
     from jobs import flink_ops as ops
 
     cfg = cfg.model_copy(update={"bundle_path": bundle_dir})
@@ -290,7 +289,6 @@ def build_core(env: Any, t_env: Any, src: Any, cfg: Any, bundle_dir: str, *,
                          score(col("win"), col("device_id")).alias("extra"))
     scored = t_env.to_data_stream(scored_t)
 
-    env.add_jars(jvm_ops_jar().as_uri())  # KeyByFirstField: client planning + shipped with the job
     alerts = (ops.keyed_scores(scored)
               .process(ops.AlertFunction(cfg_json, bundle_dir), output_type=ops.KEYED_OUT_TYPE)
               .uid("vigil-alert-policy").name("alert-policy"))

@@ -273,9 +273,9 @@ def keyed_readings(parsed: Any, strategy: Any, uid: str) -> Any:
     operator between them breaks the Python chain: every reading crossed into Python three
     times. Here parse already emits ``((key, reading), ts)``, so the JVM assigns timestamps and
     watermarks (``strategy``: bounded out-of-orderness, idleness) from field 1, drops it, and
-    keys by field 0 with PyFlink's own ``KeyByKeySelector`` -- the records and key type are
-    exactly what ``key_by(..., key_type=Types.STRING())`` produces, so keyed state and
-    savepoints are unchanged. ``uid`` names the watermark step. Returns the KeyedStream."""
+    keys by field 0 (:func:`_key_by_field0`: same records and key type as a Python ``key_by``,
+    so keyed state and savepoints are unchanged). ``uid`` names the watermark step. Returns
+    the KeyedStream."""
     from pyflink.datastream.data_stream import DataStream
     from pyflink.java_gateway import get_gateway
 
@@ -306,9 +306,14 @@ def _key_by_field0(j_stream: Any, value_type: Any, upstream: Any) -> Any:
 def keyed_scores(scored: Any) -> Any:
     """Key the scoring UDF's output (``to_data_stream`` rows, :data:`SCORED_TYPE`) by device in
     the JVM (``vigil.flink.KeyByFirstField``) -- a Python ``key_by`` here would add a Python
-    operator, with its own bundles, per scored window. The jar must be in ``pipeline.jars``."""
+    operator, with its own bundles, per scored window. Adds the project's JVM jar
+    (``deploy.artifacts.jvm_ops_jar``) to the job's ``pipeline.jars``: on the client for
+    planning, shipped with the job graph to the cluster."""
     from pyflink.java_gateway import get_gateway
 
+    from deploy.artifacts import jvm_ops_jar
+
+    scored.get_execution_environment().add_jars(jvm_ops_jar().as_uri())
     jvm = get_gateway().jvm
     j_keyed_rows = scored._j_data_stream.map(
         jvm.vigil.flink.KeyByFirstField(), Types.ROW([Types.STRING(), SCORED_TYPE]).get_java_type_info())

@@ -114,10 +114,6 @@ def cancel_job(stack: Any, job_id: str) -> None:
         pass
 
 
-__all__ = ["SENSORS", "T0", "make_bundle", "readings", "fuzzed_bad", "job_config", "window_count",
-           "job_topics", "submit_job", "cancel_job"]
-
-
 def run_core(cfg: Any, bundle_dir: str, raw: list[bytes], drift_every_s: float = 0.0) -> list[dict[str, Any]]:
     """``jobs.anomaly_job.build_core`` on a local MiniCluster over the raw messages ``raw``
     (partition 0, offsets in order; 50 ms Python bundles); returns every output record (alerts,
@@ -134,3 +130,6 @@ def run_core(cfg: Any, bundle_dir: str, raw: list[bytes], drift_every_s: float =
     with out.anomalies.union(out.dlq, out.drift, out.scores).execute_and_collect() as it:
         return [json.loads(bytes(r[1])) for r in it]
 
+
+__all__ = ["SENSORS", "T0", "make_bundle", "readings", "fuzzed_bad", "job_config", "window_count",
+           "job_topics", "submit_job", "cancel_job", "run_core"]

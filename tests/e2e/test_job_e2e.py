@@ -25,6 +25,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from conftest import consume_n, produce_json  # noqa: E402
+from deploy.procs import group_members  # noqa: E402
 from job_fixtures import (  # noqa: E402
     T0, cancel_job, fuzzed_bad, job_topics, make_bundle, readings, submit_job, window_count,
 )
@@ -135,19 +136,6 @@ def _tm_pid(stack) -> int:
     return rec.pid
 
 
-def _group_members(pgid: int) -> list[int]:
-    """Pids in process group ``pgid`` (from /proc). The stack starts every service as a group
-    leader (``deploy.procs``), so a TaskManager's group holds the JVM and its Python workers."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) == pgid:
-                out.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue  # the process ended meanwhile
-    return out
-
-
 def _alert_ids(stack, topic: str, expect_windows_topic: str, n_windows: int) -> list[str]:
     """event_ids (alert_id:status) on ``topic`` once every window was scored (read_committed)."""
     consume_n(stack.kafka_bootstrap, expect_windows_topic, n_windows, 900, read_committed=True)
@@ -183,7 +171,7 @@ def test_taskmanager_crash_loses_and_duplicates_nothing(stack, tmp_path):
         consume_n(stack.kafka_bootstrap, crash["scores"], n_windows // 5, 600)
         time.sleep(5)
         pid = _tm_pid(stack)
-        workers = [p for p in _group_members(pid) if p != pid]
+        workers = [p for p in group_members(pid) if p != pid]
         assert workers, "the TaskManager runs the job's Python worker in its process group"
         # the whole group at once, like a lost container (killing only the JVM leaves its Beam
         # workers running as orphans)
