@@ -1,6 +1,9 @@
 """`vigil bench job`: throughput and event-to-alert latency of the anomaly job on the local
-stack, beside the passthrough job on the same cluster (run one after the other: the machine
-has 2 cores, so concurrent runs would measure the contention, not the jobs).
+stack, beside two reference jobs on the same cluster and the same readings: the passthrough
+(Kafka → parse → Kafka) and the keyed-state skeleton (``jobs/skeleton_job.py``: the job's
+shape without its logic, so the ceiling of any job keeping per-reading state in a Python keyed
+function). They run one after the other: the machine has 2 cores, so concurrent runs would
+measure the contention, not the jobs.
 
 What is measured (all on the real stack, real Kafka, real Flink, real onnxruntime):
 
@@ -8,7 +11,8 @@ What is measured (all on the real stack, real Kafka, real Flink, real onnxruntim
    topic; each job runs bounded from the earliest offset at-least-once. Output topics use
    ``LogAppendTime``, so the broker stamps each output record when the job writes it; rate =
    readings processed between the first and the last output record / that time span (job
-   start-up excluded). The anomaly job emits per-window scores (``--emit-scores``) to
+   start-up excluded). The anomaly job emits per-window scores (``--emit-scores``; the
+   skeleton one record at the same points) to
    observe its progress; windows start once a device has ``window`` readings, so the span
    covers readings ``devices × (window−1)`` … N. Readings already in flight when the first
    window comes out count in that span, so a short run overstates the sustained rate (120
@@ -315,8 +319,9 @@ def run_bench(devices: int = 1000, steps: int = 400, latency_seconds: float = 60
     t_in = f"{tag}-in"
     lat_cfg = {"message.timestamp.type": "LogAppendTime"}
     stack.create_topics({t_in: parallelism})  # one source split per subtask
-    _create_with_config(stack, [f"{tag}-pt-out", f"{tag}-scores"], lat_cfg)
-    stack.create_topics({f"{tag}-pt-dlq": 1, f"{tag}-anom": 1, f"{tag}-dlq": 1, f"{tag}-drift": 1})
+    _create_with_config(stack, [f"{tag}-pt-out", f"{tag}-scores", f"{tag}-sk-scores"], lat_cfg)
+    stack.create_topics({t: 1 for t in [f"{tag}-pt-dlq", f"{tag}-anom", f"{tag}-dlq", f"{tag}-drift",
+                                        f"{tag}-sk-anom", f"{tag}-sk-dlq", f"{tag}-sk-drift"]})
     n = preload(stack.kafka_bootstrap, t_in, devices, steps)
 
     # 1a. passthrough, bounded, at-least-once
@@ -328,18 +333,24 @@ def run_bench(devices: int = 1000, steps: int = 400, latency_seconds: float = 60
     _stop(stack, pt)
     pt_rate, pt_span = _rate(pt_times, len(pt_times))
 
-    # 1b. anomaly job, bounded, at-least-once
-    aj = _run_job(stack, "anomaly", _anomaly_args(
-        bdir, tag, f"{tag}-anomaly", "at-least-once", checkpoint_ms, mode, parallelism, job_args,
-        "--starting-offsets", "earliest", "--bounded"))
     slide = json.loads((bdir / "manifest.json").read_text())["feature_spec"].get("slide", 10)
     n_windows = devices * (1 + (steps - spec_window) // slide) if steps >= spec_window else 0
-    sc_times = append_times(stack.kafka_bootstrap, f"{tag}-scores", n_windows, 1800)
-    _stop(stack, aj)
     covered = n - devices * (spec_window - 1)
-    job_rate, job_span = _rate(sc_times, covered)
-    if len(sc_times) < n_windows:  # incomplete: rate over what was seen
-        job_rate = None
+
+    def bounded_run(job: str, prefix: str) -> tuple[int, float | None, float]:
+        """(windows seen, readings/s or None when incomplete, span) of one bounded run."""
+        jid = _run_job(stack, job, _anomaly_args(
+            bdir, prefix, f"{prefix}-{job}", "at-least-once", checkpoint_ms, mode, parallelism, job_args,
+            "--input-topic", t_in, "--starting-offsets", "earliest", "--bounded"))
+        times = append_times(stack.kafka_bootstrap, f"{prefix}-scores", n_windows, 1800)
+        _stop(stack, jid)
+        rate, span = _rate(times, covered)
+        return len(times), (rate if len(times) >= n_windows else None), span
+
+    # 1b. keyed-state skeleton (jobs/skeleton_job.py): the ceiling of this job shape
+    sk_seen, sk_rate, sk_span = bounded_run("skeleton", f"{tag}-sk")
+    # 1c. anomaly job, bounded, at-least-once
+    job_seen, job_rate, job_span = bounded_run("anomaly", tag)
 
     result: dict[str, Any] = {
         "bench": "job", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -350,10 +361,14 @@ def run_bench(devices: int = 1000, steps: int = 400, latency_seconds: float = 60
                   "parallelism": parallelism, "checkpoint_ms": checkpoint_ms, "job_args": job_args or []},
         "passthrough": {"records_out": len(pt_times), "span_s": round(pt_span, 2),
                         "readings_per_s": pt_rate},
-        "anomaly_job": {"windows_scored": len(sc_times), "windows_expected": n_windows,
+        "keyed_skeleton": {"windows_emitted": sk_seen, "windows_expected": n_windows,
+                           "readings_covered": covered, "span_s": round(sk_span, 2),
+                           "readings_per_s": sk_rate},
+        "anomaly_job": {"windows_scored": job_seen, "windows_expected": n_windows,
                         "readings_covered": covered, "span_s": round(job_span, 2),
                         "readings_per_s": job_rate},
         "job_vs_passthrough": round(job_rate / pt_rate, 3) if job_rate and pt_rate else None,
+        "skeleton_vs_passthrough": round(sk_rate / pt_rate, 3) if sk_rate and pt_rate else None,
         "targets": {"readings_per_s": 20000, "job_vs_passthrough": 0.5, "p99_alo_ms": 1000,
                     "p99_eo_ms": checkpoint_ms + 1000},
     }
@@ -384,10 +399,13 @@ def summary(r: dict[str, Any]) -> str:
     def rate(x: float | None) -> str:
         return "not measurable (output span under 1 ms: use more --steps)" if x is None else f"{x} readings/s"
 
-    lines = [f"passthrough: {rate(r['passthrough']['readings_per_s'])}",
-             f"anomaly job: {rate(r['anomaly_job']['readings_per_s'])} "
-             f"({r['anomaly_job']['windows_scored']}/{r['anomaly_job']['windows_expected']} windows), "
-             f"ratio {r['job_vs_passthrough']}"]
+    lines = [f"passthrough: {rate(r['passthrough']['readings_per_s'])}"]
+    if "keyed_skeleton" in r:
+        lines.append(f"keyed-state skeleton: {rate(r['keyed_skeleton']['readings_per_s'])}, "
+                     f"ratio {r.get('skeleton_vs_passthrough')}")
+    lines.append(f"anomaly job: {rate(r['anomaly_job']['readings_per_s'])} "
+                 f"({r['anomaly_job']['windows_scored']}/{r['anomaly_job']['windows_expected']} windows), "
+                 f"ratio {r['job_vs_passthrough']}")
     for lt in r.get("latency", []):
         lines.append(f"latency {lt['delivery']} @ {lt['achieved_send_rate']}/s: p50 {lt['p50_ms']} ms, "
                      f"p99 {lt['p99_ms']} ms ({lt['windows']} windows)")

@@ -25,7 +25,7 @@ def bench_job(
     latency_fraction: Annotated[float, typer.Option(help="Latency runs send at this fraction of max rate.")] = 0.5,
     checkpoint_ms: Annotated[int, typer.Option(help="Checkpoint interval of the anomaly job.")] = 2000,
     python_mode: Annotated[str, typer.Option(help="auto | thread | process")] = "auto",
-    parallelism: Annotated[int, typer.Option("--parallelism", "-p", help="Parallelism of both jobs; the "
+    parallelism: Annotated[int, typer.Option("--parallelism", "-p", help="Parallelism of the three jobs; the "
                                              "input topics get as many partitions.")] = 1,
     job_arg: Annotated[Optional[list[str]], typer.Option(
         "--job-arg", help="Extra anomaly-job argument, repeatable (e.g. --job-arg=--bundle-size "
@@ -35,7 +35,7 @@ def bench_job(
     latency_only: Annotated[bool, typer.Option(help="Only redo the latency runs of an existing --out file.")] = False,
     out: Annotated[Path, typer.Option(help="Result JSON.")] = Path("bench-results/job.json"),
 ) -> None:
-    """Anomaly job vs passthrough on the local stack: readings/s and event-to-alert p50/p99."""
+    """Anomaly job vs passthrough and keyed-state skeleton on the local stack: readings/s and event-to-alert p50/p99."""
     from jobs.bench import rerun_latency, run_bench, summary
 
     if latency_only:

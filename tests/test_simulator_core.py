@@ -265,3 +265,29 @@ def test_cli_writes_the_fault_plan_and_event_order(tmp_path) -> None:
     df = pd.read_csv(tmp_path / "e.csv")
     assert df["ts"].is_monotonic_increasing
     assert json.loads(res.stdout)["faults"] == len(plan)
+
+
+def test_fault_free_lead_keeps_faults_out_and_rate_after_it(tmp_path) -> None:
+    """``fault_free_s``: the same devices' clean history to train on, then faults at the rate
+    asked for over the rest; the lead is the fault-free twin's readings exactly."""
+    lead_s, run_s = 2 * 3600, 4 * 3600
+    cfg = _cfg(devices=16, duration_s=run_s, anomaly_rate=0.1, fault_free_s=lead_s)
+    sim = Simulation(cfg)
+    cut = START + lead_s * 1000
+    assert sim.faults and min(f.start_ms for f in sim.faults) >= cut
+    faulty = sum(f.end_ms - f.start_ms for f in sim.faults) / (cfg.devices * (run_s - lead_s) * 1000)
+    assert 0.05 < faulty < 0.2  # ~anomaly_rate of the time after the lead, not of the whole run
+    df = to_frame(cfg)
+    lead = df[df.ts < cut].set_index(["device_id", "ts"]).sort_index()
+    twin = to_frame(cfg.model_copy(update={"anomaly_rate": 0.0}))
+    twin = twin[twin.ts < cut].set_index(["device_id", "ts"]).sort_index()
+    assert lead.label.sum() == 0
+    pd.testing.assert_frame_equal(lead[S], twin[S])
+    with pytest.raises(ValueError, match="must be shorter than duration_s"):
+        _cfg(duration_s=600, fault_free_s=600)
+    from deploy.cli import app
+
+    r = CliRunner().invoke(app, ["simulate", "-n", "2", "--duration", "1h", "--fault-free", "2h",
+                                    "--out", str(tmp_path / "x.csv"), "--quiet"])
+    assert r.exit_code == 2 and "fault_free_s 7200.0 must be shorter than duration_s 3600.0" in \
+        " ".join(r.output.replace("│", " ").split())

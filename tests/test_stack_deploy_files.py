@@ -178,7 +178,7 @@ def test_kubernetes_manifests_are_consistent() -> None:
         if d["kind"] == "Service":
             sel = d["spec"]["selector"]
             assert any(sel.items() <= lab.items() for lab in pod_labels), f"service {d['metadata']['name']} selects nothing"
-    assert "vigil-retrain" in by_kind["CronJob"]
+    assert {"vigil-retrain", "vigil-archive-compact"} <= by_kind["CronJob"]
     # Hosts the pods talk to are Services of the manifests.
     text = "\n".join(f.read_text() for f in K8S.glob("*.yaml"))
     for host in ("kafka", "redis", "flink-jobmanager", "vigil-sidecar", "flink-taskmanager-metrics"):

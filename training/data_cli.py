@@ -1,4 +1,5 @@
-"""``vigil simulate``, ``vigil eda`` and ``vigil bench simulator`` (heavy imports inside commands)."""
+"""``vigil simulate``, ``vigil eda``, ``vigil archive compact`` and ``vigil bench simulator`` (heavy
+imports inside commands)."""
 
 from __future__ import annotations
 
@@ -83,6 +84,7 @@ def simulate_cmd(
     duration: str = typer.Option("10m", "--duration", help="event-time length: seconds or 90s / 15m / 2h / 1d"),
     seed: int = typer.Option(0, "--seed", help="random seed (same seed + --start → identical output)"),
     anomaly_rate: float = typer.Option(0.02, "--anomaly-rate", help="target fraction of time inside injected faults"),
+    fault_free: Optional[str] = typer.Option(None, "--fault-free", help="no faults in the first DURATION (e.g. 3h: train on it, score the rest); --anomaly-rate then applies after it"),
     start: Optional[str] = typer.Option(None, "--start", help="event time of the first reading: ISO-8601, epoch ms or 'now' (default)"),
     realtime: bool = typer.Option(False, "--realtime/--as-fast-as-possible", help="pace by event time against the wall clock"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the labelled stream to this CSV"),
@@ -118,12 +120,14 @@ def simulate_cmd(
         cfg = SimConfig(
             devices=devices, rate=rate, duration_s=parse_duration(duration), seed=seed,
             anomaly_rate=anomaly_rate, start_ms=parse_start(start), dropout_rate=dropout_rate,
+            fault_free_s=parse_duration(fault_free) if fault_free else None,
             late_fraction=late_fraction, malformed_rate=malformed_rate, order=order,
             kinds=tuple(k.strip() for k in kinds.split(",")) if kinds else FAULT_KINDS,
             max_readings=max_readings, device_prefix=device_prefix,
         )
     except ValidationError as e:
-        msgs = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+        msgs = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" if x["loc"] else x["msg"]
+                         for x in e.errors())
         raise typer.BadParameter(msgs) from None
     if cfg.start_ms is None:  # fix "now" once so the fault plan and the stream agree
         cfg = cfg.model_copy(update={"start_ms": int(time.time() * 1000)})
@@ -231,12 +235,38 @@ def bench_simulator_cmd(
     typer.echo(str(out))
 
 
+def archive_compact_cmd(
+    path: str = typer.Argument(..., help="the job's --archive-path (a folder or a URI pyarrow can open)", envvar="VIGIL_ARCHIVE_PATH"),
+    keep_days: int = typer.Option(1, "--keep-days", min=0, help="leave today and this many days before it alone (late readings may still land there)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="only say which days would be compacted"),
+) -> None:
+    """Rewrite each closed day of the job's Parquet archive (one part file per checkpoint) as one sorted file."""
+    from training.archive import ArchiveError, compact_archive
+
+    def say(r) -> None:  # noqa: ANN001
+        extra = f", {r.rows:,} rows → {r.file_out}" if r.file_out else ""
+        typer.echo(f"day={r.day}: {r.action} ({r.files_in} files{extra})", err=True)
+
+    try:
+        res = compact_archive(path, keep_days=keep_days, dry_run=dry_run, progress=say)
+    except (ArchiveError, OSError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    done = [r for r in res if r.action == "compacted"]
+    typer.echo(json.dumps({"days": len(res), "compacted": len(done),
+                           "files_removed": sum(r.files_in for r in done), "rows": sum(r.rows for r in done)}))
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``simulate`` and ``eda`` to the root app and ``simulator`` to ``vigil bench``."""
+    """Add ``simulate``, ``eda`` and ``archive compact`` to the root app and ``simulator`` to
+    ``vigil bench``."""
     from deploy.cli_groups import bench_app
 
     app.command("simulate")(simulate_cmd)
     app.command("eda")(eda_cmd)
+    archive_app = typer.Typer(help="The anomaly job's Parquet archive (--archive-path).", no_args_is_help=True)
+    archive_app.command("compact")(archive_compact_cmd)
+    app.add_typer(archive_app, name="archive")
     bench_app.command("simulator")(bench_simulator_cmd)
 
 

@@ -96,26 +96,33 @@ def plan_faults(
     interval_ms: int,
     anomaly_rate: float,
     kinds: tuple[str, ...] = FAULT_KINDS,
+    fault_free_ms: int | None = None,
 ) -> list[Fault]:
     """Plan non-overlapping faults per device so that about ``anomaly_rate`` of the time is faulty.
 
     Kinds are dealt round-robin from a shuffled order over all faults of the run, so a run with
-    at least ``len(kinds)`` faults contains every kind.
+    at least ``len(kinds)`` faults contains every kind. No fault starts in the first
+    ``fault_free_ms`` (default: a tenth of the run, at most 10 min, so detectors see some
+    normal history first); when it is given, ``anomaly_rate`` is the faulty fraction of the
+    time after it (a clean lead to train on, then a faulty stretch to score).
     """
     unknown = set(kinds) - set(FAULT_KINDS)
     if unknown:
         raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {list(FAULT_KINDS)}")
     if anomaly_rate <= 0 or not kinds:
         return []
+    if fault_free_ms is not None and not 0 <= fault_free_ms < run_ms:
+        raise ValueError(f"fault-free lead {fault_free_ms} ms must be ≥ 0 and shorter than the run ({run_ms} ms)")
     n_dev = len(device_ids)
-    expected = anomaly_rate * run_ms / mean_duration_ms(kinds, interval_ms, run_ms)
+    faulty_ms = run_ms if fault_free_ms is None else run_ms - fault_free_ms
+    expected = anomaly_rate * faulty_ms / mean_duration_ms(kinds, interval_ms, faulty_ms)
     counts = rng.poisson(expected, size=n_dev)
     total = int(counts.sum())
     kind_order = [kinds[i] for i in rng.permutation(len(kinds))]
     deal = rng.permutation(total)  # fault j gets kind kind_order[deal[j] % K]
     faults: list[Fault] = []
     j = 0
-    warmup = min(run_ms // 10, 600_000)  # leave the detectors some normal history first
+    warmup = min(run_ms // 10, 600_000) if fault_free_ms is None else fault_free_ms
     for d in range(n_dev):
         n = int(counts[d])
         if n == 0:
@@ -124,7 +131,7 @@ def plan_faults(
         for i in range(n):
             kind = kind_order[deal[j] % len(kind_order)]
             j += 1
-            dur = _duration_ms(kind, rng, interval_ms, run_ms)
+            dur = _duration_ms(kind, rng, interval_ms, faulty_ms)
             dur = int(min(dur, max(interval_ms, slot * 0.8)))
             lo = start_ms + warmup + int(i * slot)
             hi = max(lo, start_ms + warmup + int((i + 1) * slot) - dur)

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from training.sim_faults import FAULT_KINDS, Fault, apply_faults, plan_faults
 from udfs import schema
@@ -87,6 +87,10 @@ class SimConfig(BaseModel):
     duration_s: float = Field(600.0, gt=0)
     seed: int = 0
     anomaly_rate: float = Field(0.02, ge=0, le=0.5)
+    fault_free_s: float | None = Field(
+        None, ge=0, description="no fault in the first N seconds (train on them, score the rest); "
+                                "anomaly_rate then applies to the time after. Default: a tenth of "
+                                "the run, at most 10 min")
     start_ms: int | None = None
     dropout_rate: float = Field(0.002, ge=0, le=1)
     missing_key_share: float = Field(0.5, ge=0, le=1, description="dropouts sent as a missing key rather than null")
@@ -99,6 +103,12 @@ class SimConfig(BaseModel):
     kinds: tuple[str, ...] = FAULT_KINDS
     device_prefix: str = "pump"
     max_readings: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _lead_inside_run(self) -> "SimConfig":
+        if self.fault_free_s is not None and self.fault_free_s >= self.duration_s:
+            raise ValueError(f"fault_free_s {self.fault_free_s} must be shorter than duration_s {self.duration_s}")
+        return self
 
     @field_validator("kinds")
     @classmethod
@@ -177,6 +187,7 @@ class Simulation:
             config.interval_ms,
             config.anomaly_rate,
             config.kinds,
+            None if config.fault_free_s is None else int(round(config.fault_free_s * 1000)),
         )
 
     # -- per-device parameters -------------------------------------------------------------

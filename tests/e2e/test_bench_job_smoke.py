@@ -1,8 +1,9 @@
 """`vigil bench job` itself on the real stack, at toy size: the machinery, not the speed.
 
 Speed is measured by the benchmark and written to bench-results/ (never asserted here). This
-checks that a run with parallelism 2 and extra job arguments really runs both jobs on the
-cluster, sees every expected window, and records what it ran.
+checks that a run with parallelism 2 and extra job arguments really runs all three jobs
+(passthrough, keyed-state skeleton, anomaly job) on the cluster, sees every expected window,
+and records what it ran.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-def test_bench_job_runs_both_jobs_and_records_its_setup(stack, tmp_path) -> None:
+def test_bench_job_runs_all_three_jobs_and_records_its_setup(stack, tmp_path) -> None:
     from jobs.bench import run_bench, summary
 
     out = tmp_path / "job.json"
@@ -25,7 +26,9 @@ def test_bench_job_runs_both_jobs_and_records_its_setup(stack, tmp_path) -> None
     assert r["setup"]["parallelism"] == 2 and r["setup"]["job_args"] == ["--bundle-size", "2000"]
     assert r["passthrough"]["records_out"] == devices * steps
     assert r["anomaly_job"]["windows_scored"] == r["anomaly_job"]["windows_expected"] == devices * 3
-    for rate in (r["anomaly_job"]["readings_per_s"], r["passthrough"]["readings_per_s"]):
+    assert r["keyed_skeleton"]["windows_emitted"] == devices * 3  # same windows, same points
+    for rate in (r["anomaly_job"]["readings_per_s"], r["passthrough"]["readings_per_s"],
+                 r["keyed_skeleton"]["readings_per_s"]):
         assert rate is None or rate > 0  # None: all outputs within one millisecond at this size
     assert "latency" not in r
-    assert "anomaly job" in summary(r)
+    assert "anomaly job" in summary(r) and "keyed-state skeleton" in summary(r)

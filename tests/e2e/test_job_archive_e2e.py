@@ -1,6 +1,6 @@
 """The anomaly job's raw archive on the real stack: readings over two UTC days → Kafka → the
 job on the stack's Flink cluster (``--archive-path``, bounded input) → Parquet files per day,
-read back by training's loader.
+read back by training's loader, then compacted (`vigil archive compact`) to one file per day.
 
 Checks what the MiniCluster test cannot: that the Parquet format's jars, shipped with the job
 (``pipeline.jars``), reach a cluster whose ``lib/`` has neither flink-parquet nor Hadoop.
@@ -60,3 +60,13 @@ def test_archive_is_parquet_per_day_and_loadable_by_training(stack, tmp_path):
     want = pd.DataFrame([{"device_id": g["device_id"], "ts": g["ts"], **g["values"]} for g in good])
     want = want.sort_values(["device_id", "ts"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(ds.frame[want.columns], want, check_dtype=False)
+
+    # the days are closed: `vigil archive compact` leaves one file per day, same readings
+    from training.archive import compact_archive
+
+    res = compact_archive(arch)
+    assert sorted(r.day for r in res) == ["2026-11-23", "2026-11-24"] and \
+        {r.action for r in res} <= {"compacted", "skipped"}
+    for d in arch.iterdir():
+        assert len([p for p in d.iterdir() if not p.name.startswith((".", "_"))]) == 1, sorted(d.iterdir())
+    pd.testing.assert_frame_equal(load_dataset(arch).frame, ds.frame)

@@ -2,8 +2,9 @@
 
 1. fuzz: thousands of invalid messages mixed with valid ones → every invalid one in the DLQ
    with its reason (+ topic/partition/offset), every valid one processed (all windows scored).
-2. simulator: labelled injected faults → job → anomalies; recall per fault kind and false
-   alerts per device-hour are printed and checked against modest minimums.
+2. simulator: a model trained on the devices' fault-free first hours, then labelled injected
+   faults → job → anomalies; recall per fault kind and false alerts per device-hour are
+   printed and checked against modest minimums, and the job's model alerts equal replay's.
 3. crash: kill -9 the TaskManager (and its Python workers) mid-stream, the stack restarts it,
    the job restores from its checkpoint; with read_committed the alert_ids equal those of a
    fault-free run.
@@ -69,32 +70,44 @@ def test_fuzzed_bad_messages_all_in_dlq_and_good_ones_processed(stack, tmp_path)
 
 
 # ------------------------------------------------------------------ 2. simulator recall
-def _train_sim_bundle(root: Path) -> Path:
-    from training.simulator import SimConfig, to_frame
-    from training.train import TrainConfig, train
+SIM_TRAIN_H, SIM_SCORE_H = 3, 2
 
-    frame = to_frame(SimConfig(devices=8, rate=1.0, duration_s=3 * 3600, seed=11, anomaly_rate=0.0,
-                               start_ms=T0 - 24 * 3600 * 1000, late_fraction=0.0))
-    res = train(frame, TrainConfig(kind="iforest", window=60, slide=10, target_far=0.002, seed=0),
-                out_root=root, track=False)
-    return Path(res.bundle_path)
+
+def _sim_split() -> tuple[object, object, object, int]:
+    """One simulator run of 16 devices: a fault-free lead of SIM_TRAIN_H hours (the training
+    data), then SIM_SCORE_H hours with faults (what the job scores). Same machines in both,
+    as in a plant: train on a device's normal history, watch the same device afterwards."""
+    from training.simulator import SimConfig, Simulation, to_frame
+
+    cfg = SimConfig(devices=16, rate=1.0, duration_s=(SIM_TRAIN_H + SIM_SCORE_H) * 3600, seed=23,
+                    anomaly_rate=0.08, start_ms=T0, fault_free_s=SIM_TRAIN_H * 3600)
+    cut = T0 + SIM_TRAIN_H * 3600 * 1000
+    return cfg, Simulation(cfg), to_frame(cfg), cut
 
 
 def test_simulator_faults_recall_and_false_alerts(stack, tmp_path):
-    from training.simulator import SimConfig, simulate
+    """Recall per fault kind and false alerts per device-hour, printed; asserted: every rule
+    fault (silence, stuck sensor) raises its alert, modest minimums for the model's faults,
+    and the job's model alerts are exactly those of ``vigil replay`` on the same readings."""
+    from types import SimpleNamespace
+
+    from jobs.replay import replay
+    from training.simulator import SENSORS, simulate
+    from training.train import TrainConfig, train
+    from udfs.config import JobConfig
+    from udfs.schema import parse_ts
+
+    cfg, sim, frame, cut = _sim_split()
+    lead, scored = frame[frame.ts < cut], frame[frame.ts >= cut].reset_index(drop=True)
+    assert lead.label.sum() == 0 and scored.label.sum() > 0
+    bundle = Path(train(lead.reset_index(drop=True),
+                        TrainConfig(kind="iforest", window=60, slide=10, target_far=0.002, seed=0),
+                        out_root=tmp_path, track=False).bundle_path)
+    msgs = [m for m, _, _ in simulate(cfg, ts_format="epoch_ms") if m["ts"] >= cut]
+    assert len(msgs) == len(scored)
 
     tag = f"jobsim-{uuid.uuid4().hex[:8]}"
     t = job_topics(stack, tag)
-    bundle = _train_sim_bundle(tmp_path)
-    cfg = SimConfig(devices=8, rate=1.0, duration_s=2 * 3600, seed=23, anomaly_rate=0.05, start_ms=T0)
-    msgs, faults = [], defaultdict(list)
-    for payload, label, kind in simulate(cfg, ts_format="epoch_ms"):
-        msgs.append(payload)
-    from training.simulator import Simulation
-
-    sim = Simulation(cfg)
-    for f in sim.faults:
-        faults[f.device_id].append(f)
     produce_json(stack.kafka_bootstrap, t["in"], msgs, key=lambda m: m["device_id"])
     job_id = submit_job(stack, bundle, t, "--set", "silent_after_ms=45000")
     try:
@@ -104,29 +117,42 @@ def test_simulator_faults_recall_and_false_alerts(stack, tmp_path):
         alerts = consume_n(stack.kafka_bootstrap, t["anom"], 100_000, 60, read_committed=True, decode_json=True)
     finally:
         cancel_job(stack, job_id)
-    from udfs.schema import parse_ts
 
+    faults = defaultdict(list)
+    for f in sim.faults:
+        faults[f.device_id].append(f)
     opened = [a for a in alerts if a["status"] == "open"]
     slack = 120_000  # a window of 60 s plus min_duration/slide delays
+
+    def hits(f, kinds=None):  # noqa: ANN001, ANN202
+        return any(a["device_id"] == f.device_id and f.start_ms <= parse_ts(a["window_end"]) <= f.end_ms + slack
+                   and (kinds is None or a["kind"] in kinds) for a in opened)
+
     detected, per_kind = Counter(), Counter()
-    for dev, fl in faults.items():
-        for f in fl:
-            per_kind[f.kind] += 1
-            if any(a["device_id"] == dev and f.start_ms <= parse_ts(a["window_end"]) <= f.end_ms + slack
-                   for a in opened):
-                detected[f.kind] += 1
+    for f in sim.faults:
+        per_kind[f.kind] += 1
+        detected[f.kind] += hits(f)
     false = [a for a in opened if not any(f.start_ms <= parse_ts(a["window_end"]) <= f.end_ms + slack
                                           for f in faults.get(a["device_id"], []))]
-    device_hours = cfg.devices * cfg.duration_s / 3600
+    device_hours = cfg.devices * SIM_SCORE_H
     recall = {k: round(detected[k] / per_kind[k], 3) for k in per_kind}
     total_recall = sum(detected.values()) / max(1, sum(per_kind.values()))
     far = len(false) / device_hours
     print(f"\nsimulator e2e: faults {dict(per_kind)}, recall per kind {recall}, overall {total_recall:.3f}, "
           f"false alerts/device-hour {far:.3f} ({len(false)} false of {len(opened)} opened), "
           f"kinds of alerts {dict(Counter(a['kind'] for a in opened))}")
-    assert sum(per_kind.values()) >= 5
-    assert total_recall >= 0.5
+    assert sum(per_kind.values()) >= 10 and len(per_kind) == 6
+    rules = {"silence": {"stream_silent"}, "stuck": {"sensor_stuck"}}
+    assert all(hits(f, rules[f.kind]) for f in sim.faults if f.kind in rules)
+    assert total_recall >= 0.4
     assert far <= 2.0
+
+    # offline evaluation measures what production does: same readings, same model alerts
+    rr = replay(SimpleNamespace(frame=scored, sensors=list(SENSORS), name="sim"), bundle,
+                JobConfig(silent_after_ms=45000))
+    offline = {a.alert_id for a in rr.alerts if a.kind == "anomaly"}
+    online = {a["alert_id"] for a in alerts if a["kind"] == "anomaly"}
+    assert online == offline, f"job only: {sorted(online - offline)[:5]}, replay only: {sorted(offline - online)[:5]}"
 
 
 # ------------------------------------------------------------------ 3. crash test
