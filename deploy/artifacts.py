@@ -136,13 +136,18 @@ def zstd_jar(cache_dir: Path) -> Path:
     return _maven_jar(cache_dir, "com.github.luben", "zstd-jni", pom_property("zstd.version"), "zstd-jni")
 
 
+def parquet_cache_dir(cache_dir: Path | None = None) -> Path:
+    """Where :func:`parquet_jars` keeps them: ``<cache>/flink-parquet-<flink>-hadoop-<hadoop>``
+    (the Flink image pre-fills it at build time)."""
+    return _cache(cache_dir) / (f"flink-parquet-{pom_property('flink.version', PARQUET_POM)}"
+                                f"-hadoop-{pom_property('hadoop.version', PARQUET_POM)}")
+
+
 def parquet_jars(cache_dir: Path | None = None) -> list[Path]:
     """The jars Flink's ``format = 'parquet'`` needs (flink-parquet + parquet-hadoop + the few
     Hadoop classes its writer loads; pinned in deploy/parquet/pom.xml), fetched by Maven into
-    ``<cache>/flink-parquet-<flink>-hadoop-<hadoop>`` on first use."""
-    cache_dir = _cache(cache_dir)
-    out = cache_dir / (f"flink-parquet-{pom_property('flink.version', PARQUET_POM)}"
-                       f"-hadoop-{pom_property('hadoop.version', PARQUET_POM)}")
+    :func:`parquet_cache_dir` on first use."""
+    out = parquet_cache_dir(cache_dir)
     _maven_deps_dir(PARQUET_POM, out, "Flink Parquet format jars", "flink-parquet-*.jar")
     return sorted(out.glob("*.jar"))
 

@@ -256,12 +256,28 @@ class Outputs:
     archive: Any | None
 
 
+def parse_and_key(src: Any, cfg: Any, archive: bool = False) -> tuple[Any, Any]:
+    """parse-validate [vigil-parse] → event time [vigil-watermarks] (bounded out-of-orderness,
+    idleness) → keyBy(device) in the JVM, on ``src`` (rows ``(raw, topic, partition, offset)``).
+    Returns ``(parsed, keyed)``: the parse stream (its DLQ and archive side outputs) and the
+    readings keyed by device. Shared by the job and the bench's keyed-state skeleton."""
+    from pyflink.common import Duration, WatermarkStrategy
+
+    from jobs import flink_ops as ops
+
+    parsed = (src.process(ops.ParseValidate(cfg.model_dump_json(), archive), output_type=ops.PARSED_TYPE)
+              .uid("vigil-parse").name("parse-validate"))
+    wm = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(cfg.out_of_orderness_ms))
+    if cfg.idle_timeout_ms > 0:
+        wm = wm.with_idleness(Duration.of_millis(cfg.idle_timeout_ms))
+    return parsed, ops.keyed_readings(parsed, wm, uid="vigil-watermarks")
+
+
 def build_core(env: Any, t_env: Any, src: Any, cfg: Any, bundle_dir: str, *,
                drift_every_s: float = 60.0) -> Outputs:
     """Wire parse → watermarks → device state → batched scoring → alert policy on ``src``
     (a DataStream of ``Row(raw, topic, partition, offset)``). Sinks are attached separately,
     so MiniCluster tests run exactly this function on an in-memory source."""
-    from pyflink.common import Duration, WatermarkStrategy
     from pyflink.table import DataTypes
     from pyflink.table.expressions import col
     from pyflink.table.udf import udf
@@ -271,13 +287,7 @@ def build_core(env: Any, t_env: Any, src: Any, cfg: Any, bundle_dir: str, *,
     cfg = cfg.model_copy(update={"bundle_path": bundle_dir})
     cfg_json = cfg.model_dump_json()
     archive = bool(cfg.archive_path)
-
-    parsed = (src.process(ops.ParseValidate(cfg_json, archive), output_type=ops.PARSED_TYPE)
-              .uid("vigil-parse").name("parse-validate"))
-    wm = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(cfg.out_of_orderness_ms))
-    if cfg.idle_timeout_ms > 0:
-        wm = wm.with_idleness(Duration.of_millis(cfg.idle_timeout_ms))
-    by_device = ops.keyed_readings(parsed, wm, uid="vigil-watermarks")
+    parsed, by_device = parse_and_key(src, cfg, archive)
 
     windows = (by_device.process(ops.DeviceFunction(cfg_json, bundle_dir), output_type=ops.WINDOW_TYPE)
                .uid("vigil-device-state").name("device-state"))

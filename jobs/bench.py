@@ -176,11 +176,14 @@ def _pct(xs: list[float], q: float) -> float:
 
 
 def _anomaly_args(bundle: Path, prefix: str, group: str, delivery: str, checkpoint_ms: int, python_mode: str,
-                  parallelism: int, job_args: list[str] | None, *extra: str) -> list[str]:
-    """Arguments of one anomaly-job run reading ``<prefix>-in`` and writing
-    ``<prefix>-scores|anom|dlq|drift``; ``extra``, then the user's ``job_args`` (they win), last."""
+                  parallelism: int, job_args: list[str] | None, *extra: str,
+                  input_topic: str | None = None) -> list[str]:
+    """Arguments of one anomaly-job run reading ``input_topic`` (default ``<prefix>-in``) and
+    writing ``<prefix>-scores|anom|dlq|drift``; ``extra``, then the user's ``job_args`` (they
+    win), last."""
     topics = {"scores": "scores", "anomalies": "anom", "dlq": "dlq", "drift": "drift"}
-    return ["--parallelism", str(parallelism), "--bundle", str(bundle), "--input-topic", f"{prefix}-in",
+    return ["--parallelism", str(parallelism), "--bundle", str(bundle),
+            "--input-topic", input_topic or f"{prefix}-in",
             "--group-id", group, "--emit-scores", "--delivery", delivery,
             "--checkpoint-ms", str(checkpoint_ms), "--python-mode", python_mode,
             *(a for k, v in topics.items() for a in ("--set", f"topic_{k}={prefix}-{v}")),
@@ -341,7 +344,7 @@ def run_bench(devices: int = 1000, steps: int = 400, latency_seconds: float = 60
         """(windows seen, readings/s or None when incomplete, span) of one bounded run."""
         jid = _run_job(stack, job, _anomaly_args(
             bdir, prefix, f"{prefix}-{job}", "at-least-once", checkpoint_ms, mode, parallelism, job_args,
-            "--input-topic", t_in, "--starting-offsets", "earliest", "--bounded"))
+            "--starting-offsets", "earliest", "--bounded", input_topic=t_in))
         times = append_times(stack.kafka_bootstrap, f"{prefix}-scores", n_windows, 1800)
         _stop(stack, jid)
         rate, span = _rate(times, covered)

@@ -61,8 +61,6 @@ class RingState(KeyedProcessFunction):
 
 def main(argv: list[str] | None = None) -> None:
     """Build and run the skeleton with the anomaly job's options (detached under ``flink run -d``)."""
-    from pyflink.common import Duration, WatermarkStrategy
-
     from jobs import anomaly_job as aj
     from jobs import flink_ops as ops
     from udfs.bundle import load_bundle
@@ -72,11 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     spec = load_bundle(aj.resolved_bundle(cfg)).manifest.feature_spec
     env, t_env = aj.make_env(cfg, args)
     src = aj.kafka_source(t_env, cfg, args.starting_offsets, args.bounded)
-    cfg_json = cfg.model_dump_json()
-    parsed = (src.process(ops.ParseValidate(cfg_json), output_type=ops.PARSED_TYPE)
-              .uid("vigil-parse").name("parse-validate"))
-    wm = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(cfg.out_of_orderness_ms))
-    keyed = ops.keyed_readings(parsed, wm, uid="vigil-watermarks")
+    parsed, keyed = aj.parse_and_key(src, cfg)
     ring = (keyed.process(RingState(spec.window, spec.slide, len(spec.sensors), cfg.state_ttl_ms),
                           output_type=ops.KEYED_OUT_TYPE)
             .uid("skeleton-ring").name("ring-state"))

@@ -178,9 +178,31 @@ def test_kubernetes_manifests_are_consistent() -> None:
         if d["kind"] == "Service":
             sel = d["spec"]["selector"]
             assert any(sel.items() <= lab.items() for lab in pod_labels), f"service {d['metadata']['name']} selects nothing"
-    assert {"vigil-retrain", "vigil-archive-compact"} <= by_kind["CronJob"]
+    assert "vigil-retrain" in by_kind["CronJob"]
     # Hosts the pods talk to are Services of the manifests.
     text = "\n".join(f.read_text() for f in K8S.glob("*.yaml"))
     for host in ("kafka", "redis", "flink-jobmanager", "vigil-sidecar", "flink-taskmanager-metrics"):
         assert host in by_kind["Service"]
         assert host in text
+
+
+def test_the_archive_is_written_and_compacted_before_retraining_in_both_deployments() -> None:
+    """The job archives to the shared volume, the Flink pods can write it, and retraining first
+    compacts it (in the same run, so compaction never races the reader)."""
+    compose = yaml.safe_load((REPO / "docker-compose.yaml").read_text())
+    submit = compose["services"]["job-submitter"]["command"]
+    assert submit[submit.index("--archive-path") + 1] == "/opt/vigil/archive"
+    trainer = " ".join(compose["services"]["trainer"]["command"])
+    assert trainer.index("vigil archive compact /opt/vigil/archive") < trainer.index("vigil retrain --archive")
+    assert "archive:/opt/vigil/archive" in compose["services"]["trainer"]["volumes"]
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in _k8s_docs()}
+    job = docs[("Job", "vigil-submit")]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert job[job.index("--archive-path") + 1] == "/opt/vigil/archive"
+    for name in ("flink-taskmanager", "flink-jobmanager"):
+        pod = docs[("Deployment", name)]["spec"]["template"]["spec"]
+        assert {"name": "archive", "mountPath": "/opt/vigil/archive"} in pod["containers"][0]["volumeMounts"]
+    cron = docs[("CronJob", "vigil-retrain")]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    args = " ".join(cron["args"])
+    assert args.index("vigil archive compact /opt/vigil/archive") < args.index("vigil retrain --archive")
+    assert not any(m.get("readOnly") for m in cron["volumeMounts"] if m["name"] == "archive")
+    assert "parquet_cache_dir" in (DOCKER / "flink.Dockerfile").read_text()  # jars baked in: no Maven there

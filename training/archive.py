@@ -3,24 +3,40 @@
 The job's filesystem sink rolls a new Parquet part file at every checkpoint (Flink's rule
 for bulk formats), so with 2 s checkpoints a day folder collects ~43,000 small files, and
 reading a day back for training opens every one of them. :func:`compact_archive` rewrites
-each *closed* day folder (older than ``keep_days`` full UTC days, so no late reading can
-still land in it) into a single Parquet file sorted by device and time, and removes the
-part files it replaced.
+each *closed* day folder (older than ``keep_days`` full UTC days: the job is done writing
+it) into a single Parquet file and removes the part files it replaced. The archive takes
+readings before any lateness check, so a very late reading can still land in a compacted
+day as a new part file; the next run merges it in.
 
-Crash safety: the new file is written hidden (``.compacting-…``, which readers skip), then a
-journal ``_compaction.json`` names it and the files it replaces, then it is renamed into
-place and the sources are deleted, then the journal. A run that finds a journal finishes
-the deletes when the compacted file is in place, or rolls back (drops the hidden file)
-when it is not; so a reader never loses rows, and sees duplicates only if it lists the
-folder between that rename and the deletes.
+Memory: the output is streamed (one source file and one ~256k-row batch in memory at a
+time), so a day of any size fits; rows keep the order of the source files.
+
+Crash safety (every step is a single file operation, so an interrupted run leaves one of a
+few states, all handled by the next run):
+
+1. a journal ``_compaction.json`` naming the hidden output (``.compacting-…``, which readers
+   skip), the final name and the sources is written under a temporary name and moved into
+   place;
+2. the hidden output is written and its row count checked against the sources';
+3. it is moved to its final ``part-compacted-…`` name (on object stores a copy + delete);
+4. the sources are deleted, then the hidden output if a copy left it, then the journal.
+
+The next run rolls back (deletes the hidden output, keeps the sources) when the final file
+is not there, finishes the deletes when it is, treats an unreadable journal as a roll back,
+and removes stray ``.compacting-…`` files. Readers never lose rows; run compaction and
+readers one after the other (the K8s CronJob compacts, then retrains), because a reader
+that lists a day folder during step 4 can find a listed file gone or read a day twice.
+Local archives are locked (``_compaction.lock``) so two runs cannot overlap; for object
+stores, schedule one run at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -28,17 +44,20 @@ from typing import Any
 
 _DAY = re.compile(r"^day=(\d{4}-\d{2}-\d{2})$")
 JOURNAL = "_compaction.json"
+LOCK = "_compaction.lock"
+_HIDDEN_OUT = ".compacting-"
+BATCH_ROWS = 256_000  # rows per output row group: bounded memory, few row groups
 
 
 class ArchiveError(ValueError):
-    """The archive path is missing or not an archive (message says which)."""
+    """The archive cannot be compacted as asked (message says why)."""
 
 
 @dataclass
 class DayCompaction:
     """What happened to one day folder: ``action`` is ``compacted``, ``would compact``
-    (dry run), ``skipped`` (open day, or already one file) or ``recovered`` (a crashed run's
-    journal was finished or rolled back first)."""
+    (dry run), ``skipped`` (open day, or already one file) or ``recovered`` (an interrupted
+    run was finished or rolled back, and nothing more was needed)."""
 
     day: str
     action: str
@@ -57,54 +76,161 @@ def _fs(path: str | Path) -> tuple[Any, str]:
     return pafs.LocalFileSystem(), str(Path(s).resolve())
 
 
-def _listing(fs: Any, folder: str) -> list[Any]:
+def _names(fs: Any, folder: str) -> list[str]:
+    """File names directly in ``folder``."""
     import pyarrow.fs as pafs
 
-    return fs.get_file_info(pafs.FileSelector(folder, recursive=False))
+    return sorted(e.base_name for e in fs.get_file_info(pafs.FileSelector(folder, recursive=False))
+                  if e.type == pafs.FileType.File)
+
+
+def _move(fs: Any, src: str, dst: str) -> None:
+    """One step of the protocol (a seam for the crash tests)."""
+    fs.move(src, dst)
+
+
+def _delete(fs: Any, path: str) -> None:
+    """One step of the protocol (a seam for the crash tests)."""
+    fs.delete_file(path)
+
+
+def _delete_if_there(fs: Any, path: str) -> None:
+    import pyarrow.fs as pafs
+
+    if fs.get_file_info(path).type == pafs.FileType.File:
+        _delete(fs, path)
+
+
+def _write_journal(fs: Any, folder: str, journal: dict[str, Any]) -> None:
+    """Write the journal whole or not at all (temporary name, then move)."""
+    tmp = f"{folder}/{JOURNAL}.tmp"
+    with fs.open_output_stream(tmp) as fh:
+        fh.write(json.dumps(journal).encode())
+    _move(fs, tmp, f"{folder}/{JOURNAL}")
 
 
 def _recover(fs: Any, folder: str) -> bool:
-    """Finish or roll back a crashed compaction of ``folder``; True when there was one."""
-    import pyarrow.fs as pafs
-
-    jpath = f"{folder}/{JOURNAL}"
-    if fs.get_file_info(jpath).type == pafs.FileType.NotFound:
-        return False
-    with fs.open_input_stream(jpath) as fh:
-        j = json.loads(fh.read())
-    if fs.get_file_info(f"{folder}/{j['target']}").type == pafs.FileType.File:
-        for name in j["sources"]:  # the compacted file is in place: finish the deletes
-            if fs.get_file_info(f"{folder}/{name}").type == pafs.FileType.File:
-                fs.delete_file(f"{folder}/{name}")
-    elif fs.get_file_info(f"{folder}/{j['tmp']}").type == pafs.FileType.File:
-        fs.delete_file(f"{folder}/{j['tmp']}")  # never renamed: the sources are intact
-    fs.delete_file(jpath)
+    """Finish or roll back an interrupted compaction of ``folder``; True when there was one."""
+    names = set(_names(fs, folder))
+    stray = [n for n in names if n.startswith(_HIDDEN_OUT) or n == f"{JOURNAL}.tmp"]
+    if JOURNAL not in names:
+        for n in stray:  # hidden leftovers without a journal never replaced anything
+            _delete(fs, f"{folder}/{n}")
+        return bool(stray)
+    try:
+        with fs.open_input_stream(f"{folder}/{JOURNAL}") as fh:
+            j = json.loads(fh.read())
+        target, sources = str(j["target"]), [str(s) for s in j["sources"]]
+    except (ValueError, KeyError, TypeError):
+        target, sources = None, []  # unreadable: nothing was moved yet, so roll back
+    if target is not None and target in names:
+        for name in sources:  # the compacted file is in place: finish the deletes
+            _delete_if_there(fs, f"{folder}/{name}")
+    for n in stray:
+        _delete(fs, f"{folder}/{n}")
+    _delete(fs, f"{folder}/{JOURNAL}")
     return True
 
 
-def _compact_day(fs: Any, folder: str, parts: list[str]) -> tuple[int, str]:
-    """Rewrite ``parts`` of ``folder`` as one sorted file; returns (rows, new file name)."""
+def _batches(fs: Any, folder: str, parts: list[str]) -> Iterator[Any]:
+    """The rows of ``parts`` as tables of about BATCH_ROWS rows, one source file in memory."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    tables = [pq.read_table(f"{folder}/{name}", filesystem=fs) for name in parts]
-    table = pa.concat_tables(tables, promote_options="default")
-    if {"device_id", "ts"} <= set(table.column_names):
-        table = table.sort_by([("device_id", "ascending"), ("ts", "ascending")])
-    token = uuid.uuid4().hex[:12]
-    tmp, target = f".compacting-{token}.parquet", f"part-compacted-{token}.parquet"
-    pq.write_table(table, f"{folder}/{tmp}", filesystem=fs, compression="snappy")
-    written = pq.read_metadata(f"{folder}/{tmp}", filesystem=fs).num_rows
-    if written != table.num_rows:  # never delete sources for a short file
-        fs.delete_file(f"{folder}/{tmp}")
-        raise ArchiveError(f"{folder}: wrote {written} rows of {table.num_rows}; sources kept")
-    with fs.open_output_stream(f"{folder}/{JOURNAL}") as fh:
-        fh.write(json.dumps({"tmp": tmp, "target": target, "sources": parts}).encode())
-    fs.move(f"{folder}/{tmp}", f"{folder}/{target}")
+    buf: list[Any] = []
+    n = 0
+    schema = None
     for name in parts:
-        fs.delete_file(f"{folder}/{name}")
-    fs.delete_file(f"{folder}/{JOURNAL}")
-    return table.num_rows, target
+        t = pq.read_table(f"{folder}/{name}", filesystem=fs)
+        if schema is None:
+            schema = t.schema
+        elif not t.schema.equals(schema):
+            try:
+                t = t.select(schema.names).cast(schema)
+            except (KeyError, pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as e:
+                raise ArchiveError(f"{folder}/{name}: schema {t.schema} differs from the day's "
+                                   f"first file ({schema}): {e}") from None
+        buf.append(t)
+        n += t.num_rows
+        if n >= BATCH_ROWS:
+            yield pa.concat_tables(buf)
+            buf, n = [], 0
+    if buf:
+        yield pa.concat_tables(buf)
+
+
+def _compact_day(fs: Any, folder: str, parts: list[str]) -> tuple[int, str]:
+    """Rewrite ``parts`` of ``folder`` as one file (steps 1-4 of the module doc); returns
+    (rows, new file name)."""
+    import pyarrow.parquet as pq
+
+    token = uuid.uuid4().hex[:12]
+    # no ".parquet" suffix, like Flink's own part files: the loader keeps seeing an archive
+    tmp, target = f"{_HIDDEN_OUT}{token}", f"part-compacted-{token}"
+    _write_journal(fs, folder, {"tmp": tmp, "target": target, "sources": parts})
+    try:
+        rows_in = sum(pq.read_metadata(f"{folder}/{name}", filesystem=fs).num_rows for name in parts)
+        writer = None
+        try:
+            for batch in _batches(fs, folder, parts):
+                if writer is None:
+                    writer = pq.ParquetWriter(f"{folder}/{tmp}", batch.schema, filesystem=fs,
+                                              compression="snappy")
+                writer.write_table(batch, row_group_size=BATCH_ROWS)
+        finally:
+            if writer is not None:
+                writer.close()
+        written = pq.read_metadata(f"{folder}/{tmp}", filesystem=fs).num_rows
+        if written != rows_in:  # never delete sources for a short file
+            raise ArchiveError(f"{folder}: wrote {written} rows of {rows_in}; sources kept")
+    except Exception:
+        _recover(fs, folder)  # nothing moved yet: roll back now rather than on the next run
+        raise
+    _move(fs, f"{folder}/{tmp}", f"{folder}/{target}")
+    for name in parts:
+        _delete(fs, f"{folder}/{name}")
+    _delete_if_there(fs, f"{folder}/{tmp}")
+    _delete(fs, f"{folder}/{JOURNAL}")
+    return written, target
+
+
+@contextlib.contextmanager
+def _lock(fs: Any, root: str) -> Iterator[None]:
+    """An exclusive lock on a local archive (released when the process ends, even on a
+    crash); a no-op for other file systems."""
+    import fcntl
+
+    import pyarrow.fs as pafs
+
+    if not isinstance(fs, pafs.LocalFileSystem):
+        yield
+        return
+    with open(Path(root) / LOCK, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ArchiveError(f"{root}: another compaction is running ({LOCK} is locked)") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _days(fs: Any, root: str) -> list[tuple[str, str]]:
+    """``(YYYY-MM-DD, folder)`` of the archive's day folders (names that are not real dates
+    are not day folders)."""
+    import pyarrow.fs as pafs
+
+    out = []
+    for e in fs.get_file_info(pafs.FileSelector(root, recursive=False)):
+        m = _DAY.match(e.base_name) if e.type == pafs.FileType.Directory else None
+        if m:
+            try:
+                date.fromisoformat(m.group(1))
+            except ValueError:
+                continue
+            out.append((m.group(1), e.path))
+    return sorted(out)
 
 
 def compact_archive(path: str | Path, *, keep_days: int = 1, today: date | None = None,
@@ -113,49 +239,49 @@ def compact_archive(path: str | Path, *, keep_days: int = 1, today: date | None 
     """Compact every closed ``day=YYYY-MM-DD`` folder of the archive at ``path`` into one file.
 
     A day is closed when it is more than ``keep_days`` full days before ``today`` (UTC;
-    default: now): with the default 1, today's and yesterday's folders are left alone, so
-    readings still arriving within the job's allowed lateness never race the compaction.
-    Files whose name starts with ``.`` or ``_`` (Flink's in-progress files) are not touched.
-    Raises :class:`ArchiveError` when ``path`` does not exist or holds no day folders.
+    default: now): with the default 1, today's and yesterday's folders, which the job is
+    still writing, are left alone. Files whose name starts with ``.`` or ``_`` (Flink's
+    in-progress files) are not touched. An archive without day folders yet has nothing to
+    do (empty result). Raises :class:`ArchiveError` when ``path`` does not exist, another
+    local run holds the lock, or a day's files cannot be merged (schemas that do not cast).
 
     >>> import tempfile, pyarrow as pa, pyarrow.parquet as pq
     >>> root = Path(tempfile.mkdtemp()); day = root / "day=2026-11-20"; day.mkdir()
     >>> for i in range(3):  # three checkpoints' part files
-    ...     pq.write_table(pa.table({"device_id": ["d"], "ts": [3 - i], "values_json": ["{}"]}),
+    ...     pq.write_table(pa.table({"device_id": ["d"], "ts": [i], "values_json": ["{}"]}),
     ...                    day / f"part-0-{i}")
     >>> [(r.action, r.files_in, r.rows) for r in compact_archive(root, today=date(2026, 11, 23))]
     [('compacted', 3, 3)]
     >>> [p.name.startswith("part-compacted-") for p in day.iterdir()]
     [True]
     >>> pq.read_table(next(day.iterdir())).column("ts").to_pylist()
-    [1, 2, 3]
+    [0, 1, 2]
     """
+    import pyarrow as pa
     import pyarrow.fs as pafs
 
     fs, root = _fs(path)
-    info = fs.get_file_info(root)
-    if info.type != pafs.FileType.Directory:
+    if fs.get_file_info(root).type != pafs.FileType.Directory:
         raise ArchiveError(f"{path}: no archive folder there")
-    days = sorted((m.group(1), e.path) for e in _listing(fs, root)
-                  if e.type == pafs.FileType.Directory and (m := _DAY.match(e.base_name)))
-    if not days:
-        raise ArchiveError(f"{path}: no day=YYYY-MM-DD folders (is this the job's --archive-path?)")
     last_closed = (today or datetime.now(timezone.utc).date()) - timedelta(days=keep_days + 1)
     out: list[DayCompaction] = []
-    for day, folder in days:
-        recovered = not dry_run and _recover(fs, folder)
-        parts = sorted(e.base_name for e in _listing(fs, folder) if e.type == pafs.FileType.File
-                       and not e.base_name.startswith((".", "_")))
-        if date.fromisoformat(day) > last_closed or len(parts) <= 1:
-            r = DayCompaction(day, "recovered" if recovered else "skipped", len(parts))
-        elif dry_run:
-            r = DayCompaction(day, "would compact", len(parts))
-        else:
-            rows, name = _compact_day(fs, folder, parts)
-            r = DayCompaction(day, "compacted", len(parts), rows, name)
-        out.append(r)
-        if progress:
-            progress(r)
+    with _lock(fs, root):
+        for day, folder in _days(fs, root):
+            recovered = not dry_run and _recover(fs, folder)
+            parts = [n for n in _names(fs, folder) if not n.startswith((".", "_"))]
+            if date.fromisoformat(day) > last_closed or len(parts) <= 1:
+                r = DayCompaction(day, "recovered" if recovered else "skipped", len(parts))
+            elif dry_run:
+                r = DayCompaction(day, "would compact", len(parts))
+            else:
+                try:
+                    rows, name = _compact_day(fs, folder, parts)
+                except (pa.ArrowInvalid, OSError) as e:
+                    raise ArchiveError(f"{folder}: {e} (the next run rolls this day back)") from None
+                r = DayCompaction(day, "compacted", len(parts), rows, name)
+            out.append(r)
+            if progress:
+                progress(r)
     return out
 
 

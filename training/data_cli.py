@@ -237,10 +237,10 @@ def bench_simulator_cmd(
 
 def archive_compact_cmd(
     path: str = typer.Argument(..., help="the job's --archive-path (a folder or a URI pyarrow can open)", envvar="VIGIL_ARCHIVE_PATH"),
-    keep_days: int = typer.Option(1, "--keep-days", min=0, help="leave today and this many days before it alone (late readings may still land there)"),
+    keep_days: int = typer.Option(1, "--keep-days", min=0, help="leave today and this many days before it alone (the job is still writing them)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="only say which days would be compacted"),
 ) -> None:
-    """Rewrite each closed day of the job's Parquet archive (one part file per checkpoint) as one sorted file."""
+    """Rewrite each closed day of the job's Parquet archive (one part file per checkpoint) as one file; crash-safe."""
     from training.archive import ArchiveError, compact_archive
 
     def say(r) -> None:  # noqa: ANN001
@@ -252,6 +252,8 @@ def archive_compact_cmd(
     except (ArchiveError, OSError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
+    if not res:
+        typer.echo(f"{path}: no day=YYYY-MM-DD folders yet: nothing to do", err=True)
     done = [r for r in res if r.action == "compacted"]
     typer.echo(json.dumps({"days": len(res), "compacted": len(done),
                            "files_removed": sum(r.files_in for r in done), "rows": sum(r.rows for r in done)}))

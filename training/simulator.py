@@ -106,7 +106,7 @@ class SimConfig(BaseModel):
 
     @model_validator(mode="after")
     def _lead_inside_run(self) -> "SimConfig":
-        if self.fault_free_s is not None and self.fault_free_s >= self.duration_s:
+        if self.fault_free_s is not None and round(self.fault_free_s * 1000) >= round(self.duration_s * 1000):
             raise ValueError(f"fault_free_s {self.fault_free_s} must be shorter than duration_s {self.duration_s}")
         return self
 

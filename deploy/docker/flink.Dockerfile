@@ -19,6 +19,12 @@ RUN mvn -B -q -f /build/pom.xml dependency:copy \
       -DoutputDirectory=/jars \
  && mvn -B -q -f /build/pom.xml dependency:copy \
       -Dartifact=com.github.luben:zstd-jni:${ZSTD_VERSION}:jar -DoutputDirectory=/jars
+# The Parquet format's jars for the job's raw archive (--archive-path), as the local stack
+# fetches them on first use (deploy/parquet/pom.xml): there is no Maven in the final image.
+COPY deploy/parquet/pom.xml /build/parquet/pom.xml
+RUN mvn -B -q -f /build/parquet/pom.xml dependency:copy-dependencies -DoutputDirectory=/parquet \
+      -DincludeScope=runtime \
+ && echo ok > /parquet/.complete
 
 FROM python:3.11-slim-bookworm
 ARG CONNECTOR_VERSION
@@ -44,6 +50,9 @@ RUN pip install --no-cache-dir -c constraints.txt .
 RUN python -c "from deploy.artifacts import jvm_ops_jar; print(jvm_ops_jar())"
 COPY flink-conf /opt/vigil/flink-conf
 COPY --from=jars /jars/flink-sql-connector-kafka-${CONNECTOR_VERSION}.jar /jars/zstd-jni-${ZSTD_VERSION}.jar /opt/vigil/cache/flink-connectors/
+COPY --from=jars /parquet /opt/vigil/cache/parquet-prefetched
+RUN python -c "from pathlib import Path; from deploy.artifacts import parquet_cache_dir; \
+Path('/opt/vigil/cache/parquet-prefetched').rename(parquet_cache_dir())"
 # lib/ = the wheel's jars + the connector + zstd-jni (FLINK_LIB_DIR), exactly like the local stack.
 RUN set -e; PYFLINK=$(python -c 'import pyflink,os;print(os.path.dirname(pyflink.__file__))'); \
     mkdir -p /opt/vigil/flink-lib /opt/vigil/state/checkpoints /opt/vigil/state/savepoints /opt/vigil/models; \
