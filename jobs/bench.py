@@ -340,20 +340,26 @@ def run_bench(devices: int = 1000, steps: int = 400, latency_seconds: float = 60
     n_windows = devices * (1 + (steps - spec_window) // slide) if steps >= spec_window else 0
     covered = n - devices * (spec_window - 1)
 
-    def bounded_run(job: str, prefix: str) -> tuple[int, float | None, float]:
-        """(windows seen, readings/s or None when incomplete, span) of one bounded run."""
+    def bounded_run(job: str, prefix: str, count_key: str) -> dict[str, Any]:
+        """One bounded run's record: windows seen (under ``count_key``), readings/s (None when
+        incomplete) and the output span."""
         jid = _run_job(stack, job, _anomaly_args(
             bdir, prefix, f"{prefix}-{job}", "at-least-once", checkpoint_ms, mode, parallelism, job_args,
             "--starting-offsets", "earliest", "--bounded", input_topic=t_in))
         times = append_times(stack.kafka_bootstrap, f"{prefix}-scores", n_windows, 1800)
         _stop(stack, jid)
         rate, span = _rate(times, covered)
-        return len(times), (rate if len(times) >= n_windows else None), span
+        return {count_key: len(times), "windows_expected": n_windows, "readings_covered": covered,
+                "span_s": round(span, 2), "readings_per_s": rate if len(times) >= n_windows else None}
 
     # 1b. keyed-state skeleton (jobs/skeleton_job.py): the ceiling of this job shape
-    sk_seen, sk_rate, sk_span = bounded_run("skeleton", f"{tag}-sk")
+    skeleton = bounded_run("skeleton", f"{tag}-sk", "windows_emitted")
     # 1c. anomaly job, bounded, at-least-once
-    job_seen, job_rate, job_span = bounded_run("anomaly", tag)
+    anomaly = bounded_run("anomaly", tag, "windows_scored")
+    job_rate = anomaly["readings_per_s"]
+
+    def vs_passthrough(rate: float | None) -> float | None:
+        return round(rate / pt_rate, 3) if rate and pt_rate else None
 
     result: dict[str, Any] = {
         "bench": "job", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -364,14 +370,10 @@ def run_bench(devices: int = 1000, steps: int = 400, latency_seconds: float = 60
                   "parallelism": parallelism, "checkpoint_ms": checkpoint_ms, "job_args": job_args or []},
         "passthrough": {"records_out": len(pt_times), "span_s": round(pt_span, 2),
                         "readings_per_s": pt_rate},
-        "keyed_skeleton": {"windows_emitted": sk_seen, "windows_expected": n_windows,
-                           "readings_covered": covered, "span_s": round(sk_span, 2),
-                           "readings_per_s": sk_rate},
-        "anomaly_job": {"windows_scored": job_seen, "windows_expected": n_windows,
-                        "readings_covered": covered, "span_s": round(job_span, 2),
-                        "readings_per_s": job_rate},
-        "job_vs_passthrough": round(job_rate / pt_rate, 3) if job_rate and pt_rate else None,
-        "skeleton_vs_passthrough": round(sk_rate / pt_rate, 3) if sk_rate and pt_rate else None,
+        "keyed_skeleton": skeleton,
+        "anomaly_job": anomaly,
+        "job_vs_passthrough": vs_passthrough(job_rate),
+        "skeleton_vs_passthrough": vs_passthrough(skeleton["readings_per_s"]),
         "targets": {"readings_per_s": 20000, "job_vs_passthrough": 0.5, "p99_alo_ms": 1000,
                     "p99_eo_ms": checkpoint_ms + 1000},
     }

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-from types import SimpleNamespace
-
 import pandas as pd
 import pytest
 
@@ -42,11 +40,12 @@ def _stream() -> list[dict]:
 
 def _replay(cfg, bundle: str, rows: list[dict]):
     from jobs.replay import replay
+    from training.data import Dataset
 
     frame = pd.DataFrame([{"device_id": r["device_id"], "ts": r["ts"],
                            **{s: (math.nan if r["values"].get(s) is None else r["values"][s]) for s in SENSORS}}
                           for r in rows])
-    return replay(SimpleNamespace(frame=frame, sensors=SENSORS, name="job-vs-replay"), bundle, cfg)
+    return replay(Dataset(frame, list(SENSORS), "job-vs-replay"), bundle, cfg)
 
 
 @pytest.fixture(scope="module")

@@ -169,14 +169,14 @@ def _compact_day(fs: Any, folder: str, parts: list[str]) -> tuple[int, str]:
     tmp, target = f"{_HIDDEN_OUT}{token}", f"part-compacted-{token}"
     _write_journal(fs, folder, {"tmp": tmp, "target": target, "sources": parts})
     try:
-        rows_in = sum(pq.read_metadata(f"{folder}/{name}", filesystem=fs).num_rows for name in parts)
-        writer = None
+        rows_in, writer = 0, None
         try:
             for batch in _batches(fs, folder, parts):
                 if writer is None:
                     writer = pq.ParquetWriter(f"{folder}/{tmp}", batch.schema, filesystem=fs,
                                               compression="snappy")
                 writer.write_table(batch, row_group_size=BATCH_ROWS)
+                rows_in += batch.num_rows
         finally:
             if writer is not None:
                 writer.close()

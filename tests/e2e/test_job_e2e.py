@@ -89,9 +89,8 @@ def test_simulator_faults_recall_and_false_alerts(stack, tmp_path):
     """Recall per fault kind and false alerts per device-hour, printed; asserted: every rule
     fault (silence, stuck sensor) raises its alert, modest minimums for the model's faults,
     and the job's model alerts are exactly those of ``vigil replay`` on the same readings."""
-    from types import SimpleNamespace
-
     from jobs.replay import replay
+    from training.data import Dataset
     from training.simulator import SENSORS, simulate
     from training.train import TrainConfig, train
     from udfs.config import JobConfig
@@ -148,7 +147,7 @@ def test_simulator_faults_recall_and_false_alerts(stack, tmp_path):
     assert far <= 2.0
 
     # offline evaluation measures what production does: same readings, same model alerts
-    rr = replay(SimpleNamespace(frame=scored, sensors=list(SENSORS), name="sim"), bundle,
+    rr = replay(Dataset(scored, list(SENSORS), "sim"), bundle,
                 JobConfig(silent_after_ms=45000))
     offline = {a.alert_id for a in rr.alerts if a.kind == "anomaly"}
     online = {a["alert_id"] for a in alerts if a["kind"] == "anomaly"}
