@@ -70,7 +70,7 @@ def _mvn(args: list[str], what: str) -> None:
         raise MissingTool("Maven (mvn) is required to fetch the stack's jars: apt-get install -y maven")
     if shutil.which("java") is None:
         raise MissingTool("Java 17 is required: apt-get install -y openjdk-17-jre-headless")
-    _say(f"[vigil stack] fetching {what} with Maven (first run only; may take a minute) ...")
+    _say(f"[vigil] building/fetching {what} with Maven (first run only; may take a minute) ...")
     proc = subprocess.run([mvn, "-B", "-q", *args], capture_output=True, text=True)  # noqa: S603
     if proc.returncode != 0:
         raise RuntimeError(f"Maven failed fetching {what}:\n{(proc.stdout + proc.stderr)[-4000:]}")
@@ -152,50 +152,52 @@ def parquet_jars(cache_dir: Path | None = None) -> list[Path]:
     return sorted(out.glob("*.jar"))
 
 
-JVM_SRC = REPO_ROOT / "jobs" / "jvm"
+JVM_MODULE = REPO_ROOT / "jobs" / "jvm"
 
 
-def jvm_ops_jar(cache_dir: Path | None = None) -> Path:
-    """The job's own JVM functions (``jobs/jvm/**/*.java``, e.g. ``vigil.flink.KeyByFirstField``)
-    compiled with ``javac`` against the wheel's Flink jars into ``<cache>/vigil-jvm-<hash>.jar``;
-    the job adds it to ``pipeline.jars`` (client planning, shipped with the job graph).
-
-    The hash covers the sources and the Flink distribution's jar name, so an edited source or
-    another Flink builds a new jar and a stale one is never used. Compiling takes ~1 s, once.
-    Concurrent first calls are safe (each builds in its own folder; the rename is atomic).
-    Fails with :class:`MissingTool` when no JDK (``javac``) is installed, or RuntimeError with
-    javac's output when the sources do not compile against this Flink.
-    """
+def jvm_sources_digest(module: Path = JVM_MODULE) -> str:
+    """Hash of the Maven module's pom and main sources (what the jar is built from)."""
     import hashlib
-    import tempfile
-    import zipfile
 
-    sources = sorted(JVM_SRC.rglob("*.java"))
     digest = hashlib.sha256()
-    for lib in sorted((flink_home() / "lib").glob("flink-dist*.jar")):
-        digest.update(lib.name.encode())
-    for src in sources:
-        digest.update(src.relative_to(JVM_SRC).as_posix().encode() + b"\0" + src.read_bytes())
-    out = _cache(cache_dir) / f"vigil-jvm-{digest.hexdigest()[:16]}.jar"
+    for src in [module / "pom.xml", *sorted((module / "src" / "main").rglob("*"))]:
+        if src.is_file():
+            digest.update(src.relative_to(module).as_posix().encode() + b"\0" + src.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def jvm_ops_jar(cache_dir: Path | None = None, module: Path = JVM_MODULE) -> Path:
+    """The job's JVM operators (the Maven module ``jobs/jvm``: parse/validate, device windows,
+    alert policy; Jackson and Commons Numbers shaded in), built with Maven into
+    ``<cache>/vigil-flink-ops-<hash>.jar``; the job adds it to ``pipeline.jars`` (client
+    planning, shipped with the job graph) and the Flink image bakes it in.
+
+    The hash covers the pom and the main sources, so an edited source builds a new jar and a
+    stale one is never used; the build runs once (``mvn package``, tests skipped: ``make test``
+    runs them). Concurrent first calls are safe (a lock file serialises the build). Fails with
+    :class:`MissingTool` when Maven or a JDK is missing, RuntimeError with Maven's output when
+    the module does not build.
+    """
+    import fcntl
+
+    out = _cache(cache_dir) / f"vigil-flink-ops-{jvm_sources_digest(module)}.jar"
     if out.exists():
         return out
-    javac = shutil.which("javac")
-    if javac is None:
-        raise MissingTool("a JDK (javac) is required to build the job's JVM functions (jobs/jvm): "
-                          "apt-get install -y openjdk-17-jdk-headless")
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        classes = Path(tmp) / "classes"
-        proc = subprocess.run(  # noqa: S603
-            [javac, "--release", "11", "-nowarn", "-cp", str(flink_home() / "lib" / "*"), "-d", str(classes),
-             *map(str, sources)], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"javac failed building {JVM_SRC}:\n{(proc.stdout + proc.stderr)[-4000:]}")
-        part = Path(tmp) / "ops.jar"
-        with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as jar:
-            jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nCreated-By: vigil\n\n")
-            for f in sorted(classes.rglob("*.class")):
-                jar.write(f, f.relative_to(classes).as_posix())
+    if shutil.which("javac") is None:
+        raise MissingTool("a JDK (javac) is required to build the job's JVM operators (jobs/jvm): "
+                          "apt-get install -y openjdk-17-jdk-headless")
+    with open(out.parent / ".vigil-flink-ops.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if out.exists():  # built by another process meanwhile
+            return out
+        _mvn(["-f", str(module / "pom.xml"), "-DskipTests", "package"], "the job's JVM operators (jobs/jvm)")
+        built = sorted((module / "target").glob("vigil-flink-ops-*.jar"))
+        built = [j for j in built if not j.name.startswith("original-")]
+        if not built:
+            raise RuntimeError(f"Maven finished but no vigil-flink-ops jar in {module / 'target'}")
+        part = out.with_suffix(".part")
+        shutil.copyfile(built[0], part)
         part.replace(out)
     return out
 

@@ -1,22 +1,26 @@
-"""The Vigil anomaly job (PyFlink): Kafka readings → validated, keyed, windowed, ONNX-scored
-→ alert policy → Kafka ``anomalies`` (+ DLQ, model-drift, optional window-scores, archive).
+"""The Vigil anomaly job: Kafka readings → validated, keyed, windowed (JVM) → batch-scored
+(one pandas UDF) → alert policy (JVM) → Kafka ``anomalies`` (+ DLQ, model-drift, optional
+window-scores, archive).
 
 Topology (operator uids in brackets; keep them stable, savepoints map state by uid)::
 
     Kafka sensor-readings (SQL table: raw BYTES + topic/partition/offset metadata)
-      → parse-validate          [vigil-parse]       invalid → DLQ side output
-      → event-time watermarks   [vigil-watermarks]  JVM: bounded out-of-orderness + idleness
-      → keyBy(device_id) in the JVM → device-state [vigil-device-state]  DeviceProcessor bytes, TTL,
+      → parse-validate        [vigil-parse]        JVM; invalid → DLQ side output
+      → event time            [vigil-watermarks]   JVM: bounded out-of-orderness + idleness
+      → keyBy(device) → device windows [vigil-device-state]  JVM: ring buffer per device, TTL,
             timers (stream_silent), late → DLQ, stream-level alerts → side output
-      → pandas UDF score_windows (Table API; one InferenceSession per worker, batches)
-      → keyBy(device_id) in the JVM [vigil-key-scores] → alert-policy [vigil-alert-policy]  AlertPolicy bytes
+      → pandas UDF score_windows (Table API, Arrow batches; one InferenceSession per worker):
+            udfs.batch.score_batch = imputation, features, ONNX, top features, drift
+      → keyBy(device) → alert policy [vigil-alert-policy]  JVM
       → Kafka anomalies (exactly-once by default) ∪ stream-level alerts
     side outputs → Kafka sensor-readings-dlq, model-drift, window-scores (optional),
                    archive (optional: validated readings, Parquet partitioned by day)
 
-The per-device logic is ``udfs/`` (same code as ``vigil replay``); this file only wires.
-Submit: ``vigil submit --job anomaly -- --bundle models/iforest [options]``; options below,
-and every ``udfs.config.JobConfig`` field through ``--set field=value`` or ``VIGIL_JOB_*``.
+No Python runs per reading: the JVM operators (``jobs/jvm``) implement the per-device semantics
+that ``udfs/`` defines (and replay runs), proven equal by tests/test_jvm_equals_udfs.py and
+tests/test_job_equals_replay.py. Submit: ``vigil submit --job anomaly -- --bundle models/iforest
+[options]``; options below, and every ``udfs.config.JobConfig`` field through ``--set
+field=value`` or ``VIGIL_JOB_*``.
 """
 
 from __future__ import annotations
@@ -49,26 +53,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--delivery", choices=["exactly-once", "at-least-once"], default=None)
     p.add_argument("--checkpoint-ms", type=int, default=None)
     p.add_argument("--parallelism", type=int, default=None)
-    p.add_argument("--python-mode", choices=["auto", "process", "thread"], default="auto",
-                   help="thread: embedded interpreter (pemja; the pandas scoring UDF runs in a Beam "
-                        "worker either way); process: Beam workers for all; auto: thread unless the "
-                        "target cluster lacks flink-python in its lib/ (the local stack: process; see "
-                        "docs/job.md for the measured difference)")
     p.add_argument("--bundle-ms", type=int, default=100,
-                   help="python.fn-execution.bundle.time: max ms records wait in a Python bundle")
+                   help="python.fn-execution.bundle.time: max ms windows wait for the scoring UDF")
     p.add_argument("--bundle-size", type=int, default=10_000,
-                   help="python.fn-execution.bundle.size: max records per Python bundle. Keep it "
-                        "large: PyFlink reads a key's state from the JVM once per bundle, so small "
-                        "bundles over many devices cost a round trip per reading (1,000 -> 10,000: "
-                        "0.9k -> 3.2k readings/s here)")
+                   help="python.fn-execution.bundle.size: max windows per Python bundle")
+    p.add_argument("--arrow-batch", type=int, default=1000, help="windows per pandas UDF batch (≤ bundle size)")
     p.add_argument("--buffer-timeout-ms", type=int, default=10,
                    help="execution.buffer-timeout: max ms a record waits in a network buffer before "
-                        "the buffer is sent (two shuffles: readings by device, scores by device)")
-    p.add_argument("--state-cache", type=int, default=20_000,
-                   help="python.state.cache-size: keyed states cached in the Python worker; keep it "
-                        "above the number of devices per worker (an LRU smaller than the working set "
-                        "misses on every reading)")
-    p.add_argument("--arrow-batch", type=int, default=1000, help="rows per pandas UDF batch (≤ bundle size)")
+                        "the buffer is sent")
+    p.add_argument("--state-backend", choices=["rocksdb", "hashmap"], default="rocksdb",
+                   help="rocksdb (default: state on disk, any number of devices) or hashmap (heap)")
     p.add_argument("--emit-scores", action="store_true", help="per-window scores to the window-scores topic")
     p.add_argument("--archive-path", default=None, help="archive validated readings under this path")
     p.add_argument("--drift-every-s", type=float, default=60.0)
@@ -116,48 +110,24 @@ def resolved_bundle(cfg: Any) -> str:
 
 
 # ------------------------------------------------------------------ environment
-def python_mode(requested: str = "auto") -> str:
-    """Resolve ``auto``: thread mode needs pemja's native library loaded ONCE per TaskManager
-    JVM, i.e. flink-python in the cluster's lib/ (parent classloader). Shipped per job (the
-    wheel's default), the second thread-mode job on a TaskManager fails with
-    ``UnsatisfiedLinkError: PythonInterpreter$MainInterpreter.initialize``. ``FLINK_LIB_DIR``
-    is set by ``flink run`` against the stack; without it (local MiniCluster) thread is safe.
-
-    >>> python_mode("process")
-    'process'
-    """
-    if requested != "auto":
-        return requested
-    import os
-
-    lib = os.environ.get("FLINK_LIB_DIR")
-    if not lib:
-        return "thread"
-    return "thread" if any(Path(lib).glob("flink-python*.jar")) else "process"
-
-
-
 def make_env(cfg: Any, args: argparse.Namespace) -> tuple[Any, Any]:
-    """Stream + table environments: checkpoints, RocksDB, Python execution settings."""
+    """Stream + table environments: checkpoints, state backend, Python execution settings."""
     from pyflink.common import Configuration
     from pyflink.datastream import CheckpointingMode, StreamExecutionEnvironment
     from pyflink.table import EnvironmentSettings, StreamTableEnvironment
 
     conf = Configuration()
-    conf.set_string("python.execution-mode", python_mode(args.python_mode))
+    # pandas UDFs always run in Beam worker processes
+    conf.set_string("python.execution-mode", "process")
     conf.set_string("python.fn-execution.bundle.time", str(args.bundle_ms))
     conf.set_string("python.fn-execution.bundle.size", str(args.bundle_size))
     conf.set_string("python.fn-execution.arrow.batch.size", str(min(args.arrow_batch, args.bundle_size)))
-    conf.set_string("python.state.cache-size", str(args.state_cache))
-    conf.set_string("state.backend.type", "rocksdb")
+    conf.set_string("state.backend.type", args.state_backend)
     conf.set_string("execution.checkpointing.incremental", "true")
     conf.set_string("python.executable", sys.executable)
     conf.set_string("python.client.executable", sys.executable)
-    # thread mode embeds the base interpreter: give it this venv's packages and the repo
-    import sysconfig
-
-    conf.set_string("python.pythonpath", ":".join([sysconfig.get_paths()["purelib"], str(REPO_ROOT)]))
     env = StreamExecutionEnvironment.get_execution_environment(conf)
+    env.get_config().enable_object_reuse()  # the JVM operators never keep an input after emitting
     env.set_parallelism(cfg.parallelism)
     env.set_buffer_timeout(args.buffer_timeout_ms)
     env.enable_checkpointing(cfg.checkpoint_interval_ms, CheckpointingMode.EXACTLY_ONCE)
@@ -256,58 +226,33 @@ class Outputs:
     archive: Any | None
 
 
-def parse_and_key(src: Any, cfg: Any, archive: bool = False) -> tuple[Any, Any]:
-    """parse-validate [vigil-parse] → event time [vigil-watermarks] (bounded out-of-orderness,
-    idleness) → keyBy(device) in the JVM, on ``src`` (rows ``(raw, topic, partition, offset)``).
-    Returns ``(parsed, keyed)``: the parse stream (its DLQ and archive side outputs) and the
-    readings keyed by device. Shared by the job and the bench's keyed-state skeleton."""
-    from pyflink.common import Duration, WatermarkStrategy
-
-    from jobs import flink_ops as ops
-
-    parsed = (src.process(ops.ParseValidate(cfg.model_dump_json(), archive), output_type=ops.PARSED_TYPE)
-              .uid("vigil-parse").name("parse-validate"))
-    wm = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(cfg.out_of_orderness_ms))
-    if cfg.idle_timeout_ms > 0:
-        wm = wm.with_idleness(Duration.of_millis(cfg.idle_timeout_ms))
-    return parsed, ops.keyed_readings(parsed, wm, uid="vigil-watermarks")
-
-
 def build_core(env: Any, t_env: Any, src: Any, cfg: Any, bundle_dir: str, *,
                drift_every_s: float = 60.0) -> Outputs:
-    """Wire parse → watermarks → device state → batched scoring → alert policy on ``src``
-    (a DataStream of ``Row(raw, topic, partition, offset)``). Sinks are attached separately,
-    so MiniCluster tests run exactly this function on an in-memory source."""
-    from pyflink.table import DataTypes
+    """Wire parse → event time → device windows (JVM) → batched scoring (pandas UDF) → alert
+    policy (JVM) on ``src`` (a DataStream of ``Row(raw, topic, partition, offset)``). Sinks
+    are attached separately, so MiniCluster tests run exactly this function on an in-memory
+    source."""
     from pyflink.table.expressions import col
     from pyflink.table.udf import udf
 
-    from jobs import flink_ops as ops
+    from jobs.jvm_ops import jvm_settings, readings_topology
+    from jobs.score_udf import SCORE_RESULT, ScoreWindows
+    from udfs.bundle import load_bundle
 
     cfg = cfg.model_copy(update={"bundle_path": bundle_dir})
-    cfg_json = cfg.model_dump_json()
-    archive = bool(cfg.archive_path)
-    parsed, by_device = parse_and_key(src, cfg, archive)
-
-    windows = (by_device.process(ops.DeviceFunction(cfg_json, bundle_dir), output_type=ops.WINDOW_TYPE)
-               .uid("vigil-device-state").name("device-state"))
-
-    score = udf(ops.ScoreWindows(bundle_dir, cfg_json, drift_every_s), result_type=DataTypes.STRING(),
+    topo = readings_topology(src, jvm_settings(cfg, load_bundle(bundle_dir).manifest))
+    score = udf(ScoreWindows(bundle_dir, cfg.model_dump_json(), drift_every_s), result_type=SCORE_RESULT,
                 func_type="pandas")
-    wt = t_env.from_data_stream(windows)
-    scored_t = wt.select(col("device_id"), col("start_ms"), col("end_ms"), col("imputed"),
-                         score(col("win"), col("device_id")).alias("extra"))
-    scored = t_env.to_data_stream(scored_t)
-
-    alerts = (ops.keyed_scores(scored)
-              .process(ops.AlertFunction(cfg_json, bundle_dir), output_type=ops.KEYED_OUT_TYPE)
-              .uid("vigil-alert-policy").name("alert-policy"))
+    wt = t_env.from_data_stream(topo.windows)
+    scored = t_env.to_data_stream(wt.select(col("device_id"), col("start_ms"), col("end_ms"), col("n_readings"),
+                                            score(col("win"), col("device_id")).alias("r")))
+    topo.alerts(scored)
     return Outputs(
-        anomalies=alerts.union(windows.get_side_output(ops.ALERT_TAG)),
-        dlq=parsed.get_side_output(ops.DLQ_TAG).union(windows.get_side_output(ops.DLQ_TAG)),
-        drift=alerts.get_side_output(ops.DRIFT_TAG),
-        scores=alerts.get_side_output(ops.SCORES_TAG) if cfg.emit_scores else None,
-        archive=parsed.get_side_output(ops.ARCHIVE_TAG) if archive else None,
+        anomalies=topo.stream("anomalies"),
+        dlq=topo.stream("dlq"),
+        drift=topo.stream("drift"),
+        scores=topo.stream("scores") if cfg.emit_scores else None,
+        archive=topo.stream("archive") if cfg.archive_path else None,
     )
 
 
@@ -357,7 +302,7 @@ def attach_archive(t_env: Any, out: Outputs, cfg: Any, stmts: Any) -> None:
 def preflight(cfg: Any) -> str:
     """Client-side refusal of a bundle this build cannot serve (before anything is submitted).
     Returns the resolved bundle dir; raises SystemExit with the reason otherwise."""
-    from jobs.flink_ops import check_bundle
+    from jobs.score_udf import check_bundle
 
     try:
         bundle_dir = resolved_bundle(cfg)

@@ -1,13 +1,17 @@
-"""Offline replay: a dataset through EXACTLY the job's per-device code (DeviceProcessor →
-Scorer → AlertPolicy), so offline evaluation measures what production does.
+"""Offline replay: a dataset through the job's semantics as ``udfs/`` defines them
+(DeviceProcessor → ``udfs.batch.score_batch`` → AlertPolicy), so offline evaluation measures
+what production does. The job runs the per-device parts in the JVM, proven equal to these
+(tests/test_jvm_equals_udfs.py, tests/test_job_equals_replay.py); the batch scoring step is
+the very same function.
 
 Order of work mirrors the job: readings of each device in time order (``Dataset.frame`` is
 sorted by device, ts; pass ``sort=False`` datasets to replay delivery order) feed the
 device's :class:`~udfs.device_state.DeviceProcessor`; event-time silence timers fire before
 the first reading at/after their deadline; ready windows are queued and scored in batches
 of ``batch_size`` (as the job's vectorized scorer does); scored windows go, per device in
-window order, through :class:`~udfs.alerts.AlertPolicy`. Scores are row-independent, so
-the result does not depend on ``batch_size`` (tested).
+window order, through :class:`~udfs.alerts.AlertPolicy` (windows whose gaps were too long to
+impute are skipped, as in the job). Scores are row-independent, so the result does not
+depend on ``batch_size`` (tested).
 
 Per-point output: each reading gets the score/threshold/alert state of the latest window of
 its device that ended at or before it (NaN before the first window).
@@ -25,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from udfs.alerts import AlertPolicy, AlertState
+from udfs.batch import explain_floor, score_batch
 from udfs.bundle import Bundle, load_bundle
 from udfs.config import JobConfig
 from udfs.device_state import Context, DeviceProcessor, Window
@@ -135,24 +140,28 @@ def replay(
     alerts: list[tuple[int, int, Alert]] = []  # (order key, seq, alert) for a stable final order
     seq = 0
     n_late = 0
+    n_skipped = 0
+
+    explain_from = explain_floor(thresholds, cfg)
 
     def flush() -> None:
-        nonlocal seq
+        nonlocal seq, n_skipped
         if not pending:
             return
-        w = np.stack([p.values for p in pending])
-        if is_online:
-            raw, feats = scorer.score_windows(w, [p.device_id for p in pending], return_features=True)
-        else:
-            raw, feats = scorer.score_windows(w, return_features=True)
-        tops = scorer.explain(feats, cfg.top_k) if cfg.top_k else [[] for _ in pending]
-        for p, r, top in zip(pending, raw, tops):
+        r = score_batch(scorer, np.stack([p.values for p in pending]), cfg, max_gap=ctx.max_gap,
+                        explain_from=explain_from,
+                        device_ids=[p.device_id for p in pending] if is_online else None)
+        for i, p in enumerate(pending):
+            if not r.ok[i]:
+                n_skipped += 1
+                continue
             st = astates.get(p.device_id)
             if st is None:
                 st = astates[p.device_id] = policy.new_state()
-            d = policy.on_score(st, p.device_id, p.start_ms, p.end_ms, float(r), model, top, p.imputed_fraction)
-            win_rows.append((p.device_id, p.start_ms, p.end_ms, float(r), d.score, d.threshold, d.is_open,
-                             p.imputed_fraction, p.n_readings))
+            frac = float(r.imputed_fraction[i])
+            d = policy.on_score(st, p.device_id, p.start_ms, p.end_ms, float(r.scores[i]), model, r.top[i], frac)
+            win_rows.append((p.device_id, p.start_ms, p.end_ms, float(r.scores[i]), d.score, d.threshold,
+                             d.is_open, frac, p.n_readings))
             for a in d.alerts:
                 alerts.append((p.end_ms, seq, a))
                 seq += 1
@@ -196,7 +205,7 @@ def replay(
     secs = time.perf_counter() - t0
     stats = {
         "readings": int(len(frame)), "devices": len(procs), "late": n_late,
-        "windows_scored": int(len(windows)), "windows_skipped_gaps": int(sum(p.skipped for p in procs.values())),
+        "windows_scored": int(len(windows)), "windows_skipped_gaps": n_skipped,
         "alerts_opened": sum(1 for a in alerts_sorted if a.status == "open"),
         "alerts_by_kind": pd.Series([a.kind for a in alerts_sorted if a.status == "open"], dtype=object)
         .value_counts().to_dict(),

@@ -24,8 +24,8 @@ score sequence, so results do not depend on how windows were batched for scoring
 from __future__ import annotations
 
 import math
-import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +33,6 @@ from udfs.config import JobConfig
 from udfs.schema import Alert, ModelRef, TopFeature, iso_ms, make_alert_id
 
 NO_TS = -(1 << 62)
-_HDR = struct.Struct("<BiiqqqdddIIH")
-_VERSION = 1
-
 
 
 def ring_z(hist: np.ndarray, n: int, score: float, short: int, min_history: int) -> float | None:
@@ -59,6 +56,7 @@ def ring_z(hist: np.ndarray, n: int, score: float, short: int, min_history: int)
     avg = (score + float(hist[idx].sum())) / (1 + len(idx))
     return (avg - mu) / max(sd, 1e-9 * max(1.0, abs(mu)), 1e-12)
 
+
 @dataclass(slots=True)
 class Decision:
     """Outcome for one scored window."""
@@ -69,17 +67,17 @@ class Decision:
     is_open: bool
 
 
-@dataclass(slots=True, eq=False)  # holds an ndarray: compare to_bytes() instead
+@dataclass(slots=True, eq=False)  # holds an ndarray
 class AlertState:
-    """Per-device alert state; ``to_bytes``/``from_bytes`` for Flink ValueState.
+    """Per-device alert state (replay keeps one per device; the job keeps the JVM's
+    ``vigil.flink.alerts.AlertState`` in keyed state). ``hist`` is the likelihood mode's ring
+    of raw scores (float64), empty in the other modes.
 
-    Create it with ``AlertPolicy.new_state()`` (likelihood mode needs its history buffer);
-    ``from_bytes`` raises ValueError on another format version.
+    Create it with ``AlertPolicy.new_state()`` (likelihood mode needs its history buffer).
 
     >>> st = AlertState(above=2, open_id="abc", severity="warning")
-    >>> back = AlertState.from_bytes(st.to_bytes())
-    >>> (back.above, back.open_id, back.to_bytes() == st.to_bytes())
-    (2, 'abc', True)
+    >>> st.open_end == NO_TS, len(st.hist)
+    (True, 0)
     """
 
     above: int = 0
@@ -94,27 +92,8 @@ class AlertState:
     severity: str = ""
     model_name: str = ""
     model_version: str = ""
-    hist: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    hist: np.ndarray = field(default_factory=lambda: np.zeros(0))
     hist_n: int = 0  # scores seen (ring position = hist_n % len(hist))
-
-    def to_bytes(self) -> bytes:
-        strs = "\x1f".join((self.open_id, self.severity, self.model_name, self.model_version)).encode()
-        return b"".join((
-            _HDR.pack(_VERSION, self.above, self.below, self.run_start, self.open_end, self.last_close,
-                      self.peak, self.open_score, self.open_threshold, self.hist_n, len(self.hist), len(strs)),
-            strs, self.hist.astype(np.float32).tobytes(),
-        ))
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> "AlertState":
-        (ver, above, below, run_start, open_end, last_close, peak, osc, oth, hist_n, nh, ls) = _HDR.unpack_from(data, 0)
-        if ver != _VERSION:
-            raise ValueError(f"alert state version {ver}, expected {_VERSION}")
-        o = _HDR.size
-        oid, sev, mn, mv = bytes(data[o: o + ls]).decode().split("\x1f")
-        o += ls
-        hist = np.frombuffer(data, np.float32, nh, o).copy()
-        return cls(above, below, run_start, open_end, last_close, peak, osc, oth, oid, sev, mn, mv, hist, hist_n)
 
 
 class AlertPolicy:
@@ -141,8 +120,26 @@ class AlertPolicy:
         self.thresholds = thresholds
 
     def new_state(self) -> AlertState:
-        return AlertState(hist=np.zeros(self.c.likelihood_history if self.c.threshold_mode == "likelihood" else 0,
-                                        np.float32))
+        return AlertState(hist=np.zeros(self.c.likelihood_history if self.c.threshold_mode == "likelihood" else 0))
+
+    def jvm_settings(self) -> dict[str, Any]:
+        """What the JVM implementation (``vigil.flink.alerts.AlertLogic``) needs: the mode, the
+        thresholds as :meth:`threshold_for` resolves them (per device, then the fallback), and
+        the policy's parameters."""
+        c = self.c
+        per: dict[str, float] = {}
+        fallback = c.threshold
+        if c.threshold_mode == "manifest" and self.thresholds is not None:
+            per = {k: float(v) for k, v in getattr(self.thresholds, "per_device", {}).items()}
+            if getattr(self.thresholds, "global_", None) is not None:
+                fallback = self.thresholds.global_  # type: ignore[attr-defined]
+        return {
+            "mode": c.threshold_mode, "per_device": per, "fallback": fallback,
+            "hysteresis": c.hysteresis, "min_duration": c.min_duration, "close_after": c.close_after,
+            "cooldown_ms": c.cooldown_ms, "critical_margin": c.critical_margin,
+            "likelihood_history": c.likelihood_history, "likelihood_short": c.likelihood_short,
+            "likelihood_min_history": c.likelihood_min_history, "likelihood_threshold": c.likelihood_threshold,
+        }
 
     def threshold_for(self, device_id: str) -> float:
         if self.c.threshold_mode == "likelihood":
@@ -158,9 +155,9 @@ class AlertPolicy:
         return float(t)
 
     def _likelihood(self, st: AlertState, score: float) -> float:
+        if len(st.hist) == 0:  # a state from another threshold mode (restored across a model swap)
+            st.hist = np.zeros(self.c.likelihood_history)
         n = len(st.hist)
-        if n == 0:
-            raise ValueError("likelihood mode needs a state from new_state()")
         z = ring_z(st.hist, st.hist_n, score, self.c.likelihood_short, self.c.likelihood_min_history)
         st.hist[st.hist_n % n] = score
         st.hist_n += 1

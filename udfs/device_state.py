@@ -1,12 +1,15 @@
-"""Per-device streaming state: ordering/lateness, windows, imputation, stream-level alerts.
+"""Per-device streaming state: ordering/lateness, windows, stream-level alerts -- the reference.
 
-One :class:`DeviceProcessor` per device key. The Flink job keeps ``to_bytes()`` in ONE
-ValueState per key; replay keeps the objects in a dict. Both call exactly these methods:
+One :class:`DeviceProcessor` per device key; replay keeps them in a dict. The anomaly job runs
+the same semantics in the JVM (``jobs/jvm``: ``vigil.flink.device.DeviceLogic``), proven equal
+to this code on generated streams (``tests/test_jvm_equals_udfs.py``). Both follow exactly these
+rules:
 
-* ``on_reading(reading)`` → :class:`Step`: windows ready for scoring (imputed, with imputed
-  fraction), stream-level alerts (``out_of_range`` vs operating limits, ``sensor_stuck``,
-  ``stream_silent`` for one sensor missing longer than ``max_gap`` readings, and the close of
-  a device-level ``stream_silent``), or ``late`` (→ DLQ with reason ``late``).
+* ``on_reading(reading)`` → :class:`Step`: raw windows ready for scoring (NaN where a sensor was
+  missing; imputation belongs to the batch scoring step, ``udfs.batch``), stream-level alerts
+  (``out_of_range`` vs operating limits, ``sensor_stuck``, ``stream_silent`` for one sensor
+  missing longer than ``max_gap`` readings, and the close of a device-level ``stream_silent``),
+  or ``late`` (→ DLQ with reason ``late``).
 * ``next_timer_ms()`` → the event time at which the device counts as silent; register an
   (event-time) timer there; ``on_timer(t)`` → the ``stream_silent`` alert if still silent.
   A reading arriving after a gap longer than ``silent_after_ms`` opens and closes the same
@@ -24,32 +27,29 @@ still enters the buffer but does not re-fire that window.
 from __future__ import annotations
 
 import math
-import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from udfs.config import JobConfig
 from udfs.features import FeatureSpec
-from udfs.imputation import impute
 from udfs.schema import Alert, Reading, iso_ms, make_alert_id
 from udfs.windows import RingBuffer, resample
 
 NO_TS = -(1 << 62)
-_SCAL = struct.Struct("<BqqqqqqqqH")  # version, max_ts, since, next_end, silent_open, accepted, late, emitted, skipped, len(device)
-_VERSION = 1
 
 
 @dataclass(slots=True)
 class Window:
-    """An imputed window ready for scoring: ``values`` float32 ``[T, S]`` in spec sensor order,
-    no NaN; ``start_ms``/``end_ms`` are the first/last reading (count) or the window bounds (time)."""
+    """A raw window ready for batch scoring: ``values`` float32 ``[T, S]`` in spec sensor order,
+    NaN where a sensor was missing; ``start_ms``/``end_ms`` are the first/last reading (count)
+    or the window bounds (time); ``n_readings`` the readings it holds."""
 
     device_id: str
     start_ms: int
     end_ms: int
-    values: np.ndarray  # float32 [T, S], no NaN
-    imputed_fraction: float
+    values: np.ndarray  # float32 [T, S], NaN = missing
     n_readings: int
 
 
@@ -83,9 +83,9 @@ class Context:
         if not self.time_mode and config.window is not None and config.window != spec.window:
             raise ValueError(f"window {config.window} readings, but the bundle's model takes {spec.window}")
         self.slide = config.slide or spec.slide
+        self.window_ms = int(config.window_ms or 0) if self.time_mode else 0
+        self.slide_ms = int(config.slide_ms or 0) if self.time_mode else 0
         if self.time_mode:
-            self.window_ms = int(config.window_ms or 0)
-            self.slide_ms = int(config.slide_ms or 0)
             step = self.window_ms / self.T
             self.max_gap = (int(config.max_gap_ms // step) if config.max_gap_ms is not None else config.max_gap)
         else:
@@ -93,19 +93,30 @@ class Context:
         lim = config.operating_limits
         self.op_lo_l = [float(lim.get(s, (-math.inf, math.inf))[0]) for s in self.sensors]
         self.op_hi_l = [float(lim.get(s, (-math.inf, math.inf))[1]) for s in self.sensors]
-        self.per_sensor = struct.Struct(f"<{self.S}d{self.S}i{self.S}i{self.S}q{self.S}q{self.S}q")
         self.index = {s: i for i, s in enumerate(self.sensors)}
 
     def new(self, device_id: str) -> "DeviceProcessor":
         return DeviceProcessor(self, device_id)
+
+    def jvm_settings(self) -> dict[str, Any]:
+        """What the JVM implementation needs, with every derived value computed here once
+        (window sizes, the time-mode ``max_gap``, operating limits in spec order)."""
+        c = self.config
+        return {
+            "sensors": self.sensors, "T": self.T, "slide": self.slide, "time_mode": self.time_mode,
+            "window_ms": self.window_ms, "slide_ms": self.slide_ms,
+            "max_gap": self.max_gap, "op_lo": self.op_lo_l, "op_hi": self.op_hi_l,
+            "stuck_after": c.stuck_after, "stuck_tolerance": c.stuck_tolerance,
+            "silent_after_ms": c.silent_after_ms, "out_of_orderness_ms": c.out_of_orderness_ms,
+            "allowed_lateness_ms": c.allowed_lateness_ms,
+        }
 
 
 class DeviceProcessor:
     """State machine of one device (see module doc for semantics).
 
     Assumes readings of ONE device; sensors outside the feature spec are ignored. Never
-    raises on data (bad readings were rejected by ``parse_reading``); ``from_bytes`` raises
-    ValueError on corrupt state.
+    raises on data (bad readings were rejected by ``parse_reading``).
 
     >>> ctx = Context(JobConfig(max_gap=1, stuck_after=3), FeatureSpec(sensors=["a", "b"], window=3, slide=1))
     >>> p = ctx.new("pump-1")
@@ -114,12 +125,12 @@ class DeviceProcessor:
     ([0, 0, 1], ['sensor_stuck'])
     >>> steps[2].windows[0].values[:, 0].tolist()
     [1000.0, 2000.0, 3000.0]
-    >>> q = DeviceProcessor.from_bytes(ctx, p.to_bytes()); q.next_timer_ms() == p.next_timer_ms() == 33000
-    True
+    >>> p.next_timer_ms()
+    33000
     """
 
     __slots__ = ("ctx", "device_id", "buf", "max_ts", "since", "next_end", "silent_open",
-                 "accepted", "late", "emitted", "skipped", "last_val", "same_run", "miss_run",
+                 "accepted", "late", "emitted", "last_val", "same_run", "miss_run",
                  "stuck_open", "oor_open", "miss_open")
 
     def __init__(self, ctx: Context, device_id: str) -> None:
@@ -134,7 +145,7 @@ class DeviceProcessor:
         self.since = 0
         self.next_end = NO_TS
         self.silent_open = NO_TS  # opening deadline of an open device-level stream_silent
-        self.accepted = self.late = self.emitted = self.skipped = 0
+        self.accepted = self.late = self.emitted = 0
         # per-sensor stream state as plain lists (cheaper than numpy for S≈8 per record)
         self.last_val: list[float] = [math.nan] * S
         self.same_run: list[int] = [0] * S
@@ -144,14 +155,17 @@ class DeviceProcessor:
         self.miss_open: list[int] = [NO_TS] * S
 
     # ---------------------------------------------------------------- alerts
-    def _alert(self, kind: str, sensor: str | None, open_ts: int, status: str, at_ms: int,
-               detail: str, severity: str = "warning", start_ms: int | None = None) -> Alert:
+    def _alert(self, kind: str, sensor: str | None, open_ts: int, status: str, event_ms: int,
+               detail: str, severity: str = "warning", start_ms: int | None = None,
+               detected_ms: int | None = None) -> Alert:
+        """``event_ms``: the event time that opened/closed it (``closed_at``); ``detected_ms``:
+        when it was noticed (the job's wall clock; defaults to ``event_ms``)."""
         return Alert(
             alert_id=make_alert_id(self.device_id, open_ts, kind, "-", sensor),
             device_id=self.device_id, kind=kind, severity=severity, status=status,
             window_start=iso_ms(open_ts if start_ms is None else start_ms), window_end=iso_ms(open_ts),
-            detected_at=iso_ms(at_ms), opened_at=iso_ms(open_ts),
-            closed_at=iso_ms(at_ms) if status == "closed" else None, sensor=sensor, detail=detail,
+            detected_at=iso_ms(event_ms if detected_ms is None else detected_ms), opened_at=iso_ms(open_ts),
+            closed_at=iso_ms(event_ms) if status == "closed" else None, sensor=sensor, detail=detail,
         )
 
     def _stream_checks(self, ts: int, vals: list[float | None], out: list[Alert]) -> None:
@@ -227,8 +241,8 @@ class DeviceProcessor:
             # when watermarks happened to advance (restores and replays agree).
             step.alerts.extend(self.on_timer(ts))
         if self.silent_open != NO_TS:  # the device talks again: close stream_silent
-            step.alerts.append(self._alert("stream_silent", None, self.silent_open, "closed", at,
-                                           "device reports again"))
+            step.alerts.append(self._alert("stream_silent", None, self.silent_open, "closed", ts,
+                                           "device reports again", detected_ms=at))
             self.silent_open = NO_TS
         in_order = ts > self.max_ts
         if in_order:  # flat-line / missing / limit checks follow arrival order of fresh readings
@@ -247,13 +261,8 @@ class DeviceProcessor:
         return step
 
     def _emit(self, start: int, end: int, raw: np.ndarray, n_readings: int, step: Step) -> None:
-        c = self.ctx.config
-        imp = impute(raw, c.imputation, self.ctx.max_gap, c.ewma_alpha)
-        if not imp.ok:
-            self.skipped += 1
-            return
         self.emitted += 1
-        step.windows.append(Window(self.device_id, start, end, imp.values, imp.fraction, n_readings))
+        step.windows.append(Window(self.device_id, start, end, raw, n_readings))
 
     def _fire_time(self, step: Step) -> None:
         W, sl = self.ctx.window_ms, self.ctx.slide_ms
@@ -296,62 +305,3 @@ class DeviceProcessor:
         return [self._alert("stream_silent", None, due, "open", now_ms,
                             f"no reading for {self.ctx.config.silent_after_ms} ms after {iso_ms(self.max_ts)}",
                             start_ms=self.max_ts)]
-
-    # ---------------------------------------------------------------- state
-    def to_bytes(self) -> bytes:
-        """Compact state (struct header + numpy arrays + ring buffer)."""
-        dev = self.device_id.encode("utf-8", "surrogatepass")
-        names = "\x1f".join(self.ctx.sensors).encode()
-        return b"".join((
-            _SCAL.pack(_VERSION, self.max_ts, self.since, self.next_end, self.silent_open, self.accepted,
-                       self.late, self.emitted, self.skipped, len(dev)), dev,
-            struct.pack("<I", len(names)), names,
-            self.ctx.per_sensor.pack(*self.last_val, *self.same_run, *self.miss_run, *self.stuck_open,
-                                     *self.oor_open, *self.miss_open),
-            self.buf.to_bytes(),
-        ))
-
-    @classmethod
-    def from_bytes(cls, ctx: Context, data: bytes) -> "DeviceProcessor":
-        """Restore state. A state written with other sensors (a new model) is remapped by
-        sensor name; the buffer keeps as many recent readings as the new layout holds."""
-        (ver, max_ts, since, next_end, silent, acc, late, emitted, skipped, ld) = _SCAL.unpack_from(data, 0)
-        if ver != _VERSION:
-            raise ValueError(f"device state version {ver}, expected {_VERSION}")
-        o = _SCAL.size
-        dev = bytes(data[o: o + ld]).decode("utf-8", "surrogatepass")
-        o += ld
-        (ln,) = struct.unpack_from("<I", data, o)
-        o += 4
-        old = bytes(data[o: o + ln]).decode().split("\x1f")
-        o += ln
-        S = len(old)
-        layout = ctx.per_sensor if S == ctx.S else struct.Struct(f"<{S}d{S}i{S}i{S}q{S}q{S}q")
-        flat = layout.unpack_from(data, o)
-        o += layout.size
-        lv, sr, mr, so, oo, mo = (list(flat[k * S:(k + 1) * S]) for k in range(6))
-        buf, o = RingBuffer.from_bytes_at(data, o)
-        same = old == ctx.sensors and buf.growable == ctx.time_mode and (ctx.time_mode or buf.cap == ctx.T)
-        if same:  # fast path (every record in Flink): no fresh allocation besides the buffer
-            p = cls.__new__(cls)
-            p.ctx, p.device_id, p.buf = ctx, dev, buf
-            p.last_val, p.same_run, p.miss_run = lv, sr, mr
-            p.stuck_open, p.oor_open, p.miss_open = so, oo, mo
-        else:
-            p = cls(ctx, dev)
-        p.max_ts, p.since, p.next_end, p.silent_open = max_ts, since, next_end, silent
-        p.accepted, p.late, p.emitted, p.skipped = acc, late, emitted, skipped
-        if same:
-            return p
-        # layout changed (new bundle): remap columns by name, refill the new buffer
-        src = [old.index(s) if s in old else -1 for s in ctx.sensors]
-        for j, i in enumerate(src):
-            if i >= 0:
-                p.last_val[j], p.same_run[j], p.miss_run[j] = lv[i], sr[i], mr[i]
-                p.stuck_open[j], p.oor_open[j], p.miss_open[j] = so[i], oo[i], mo[i]
-        for t, v in zip(buf.ts, buf.values):
-            row = np.array([v[i] if i >= 0 else np.nan for i in src], np.float32)
-            p.buf.insert(int(t), row)
-        if ctx.time_mode != (next_end != NO_TS or buf.growable):
-            p.next_end = NO_TS
-        return p

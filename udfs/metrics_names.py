@@ -1,5 +1,6 @@
-"""Names of the anomaly job's user metrics (as registered in ``jobs/flink_ops.py``), so
-dashboards and tests can import them instead of repeating strings.
+"""Names of the anomaly job's user metrics, so dashboards and tests can import them instead of
+repeating strings. The JVM operators register the same strings (``vigil.flink.job.MetricNames``;
+tests/test_jvm_equals_udfs.py checks), the scoring UDF (``jobs/score_udf.py``) imports these.
 
 Labelled metrics use a Flink key/value sub-group: ``DLQ_BY_REASON`` under group
 ``("reason", <reason>)`` and ``ALERTS`` under ``("kind", <kind>)``. Flink's Prometheus
@@ -16,6 +17,7 @@ DLQ_BY_REASON = "vigil_dlq_by_reason"  # sub-group ("reason", r)
 LATE = "vigil_late"
 IMPUTED_VALUES = "vigil_imputed_values"
 WINDOWS_READY = "vigil_windows_ready"
+WINDOWS_SKIPPED = "vigil_windows_skipped"  # gaps longer than max_gap: not scored
 WINDOWS_SCORED = "vigil_windows_scored"
 SCORE_BATCHES = "vigil_score_batches"
 SCORE = "vigil_score"  # distribution of oriented scores × 1000

@@ -18,8 +18,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+import re
+import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Literal
 
 import orjson
@@ -46,8 +48,9 @@ REASONS: tuple[str, ...] = (
 DEFAULT_MAX_BYTES = 64 * 1024
 MAX_DEVICE_LEN = 256
 MAX_SENSORS = 1024
-# Epoch-ms sanity window: [1970, 2100). Epoch SECONDS (1.7e9) would pass as 1970-01-20, so
-# callers who know their data can raise ``min_ts_ms``.
+# Epoch-ms sanity window: [MIN_TS_MS, MAX_TS_MS) = [1970, 2100). Epoch SECONDS (1.7e9) would
+# pass as 1970-01-20, so callers who know their data can raise ``min_ts_ms``.
+MIN_TS_MS = 0
 MAX_TS_MS = 4_102_444_800_000
 
 
@@ -147,8 +150,60 @@ def _diagnose_json(raw: bytes, err: Exception) -> InvalidReading:
     return InvalidReading("bad_json", str(err)[:200])
 
 
+_ISO = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?"
+    r"(?:([Zz])|([+-])([0-9]{2})(?::?([0-9]{2}))?)?)?"
+)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def parse_iso_ms(s: str) -> int | None:
+    """Epoch ms of an ISO-8601 date-time in the grammar readings may use, or None.
+
+    Grammar: ``YYYY-MM-DD``, optionally followed by ``T``, ``t`` or a space and
+    ``HH:MM[:SS[(.|,)F{1,9}]]``, then an optional offset ``Z``, ``z``, ``±HH``, ``±HHMM`` or
+    ``±HH:MM`` (none = UTC). The fraction is rounded to the nearest millisecond, halves to even,
+    in integers. The JVM parser (``vigil.flink.schema.IsoTime``) implements the same grammar.
+
+    >>> parse_iso_ms("2026-11-23T14:00:00.120Z"), parse_iso_ms("2026-11-23 15:00:00.1205+01:00")
+    (1795442400120, 1795442400120)
+    >>> parse_iso_ms("2026-02-30"), parse_iso_ms("2026-11-23T14")
+    (None, None)
+    """
+    m = _ISO.fullmatch(s)
+    if m is None:
+        return None
+    y, mo, d, hh, mi, ss, frac, z, sign, oh, om = m.groups()
+    try:
+        day = date(int(y), int(mo), int(d))
+    except ValueError:
+        return None
+    ms = (day.toordinal() - _EPOCH_ORDINAL) * 86_400_000
+    if hh is None:
+        return ms
+    h, mnt, sec = int(hh), int(mi), int(ss or 0)
+    if h > 23 or mnt > 59 or sec > 59:
+        return None
+    ms += h * 3_600_000 + mnt * 60_000 + sec * 1000
+    if frac:
+        ns = int(frac.ljust(9, "0"))
+        whole, rem = divmod(ns, 1_000_000)
+        if rem > 500_000 or (rem == 500_000 and whole % 2 == 1):
+            whole += 1
+        ms += whole
+    if sign:
+        off_h, off_m = int(oh), int(om or 0)
+        if off_h > 23 or off_m > 59:
+            return None
+        off = off_h * 3_600_000 + off_m * 60_000
+        ms += -off if sign == "+" else off
+    return ms
+
+
 def parse_ts(ts: Any, min_ts_ms: int = 0) -> int:
-    """Epoch ms from an ISO-8601 string (``Z`` or offset; naive = UTC) or epoch-ms number.
+    """Epoch ms from an ISO-8601 string (:func:`parse_iso_ms`) or an epoch-ms number (a float
+    is rounded, halves to even).
 
     >>> parse_ts("2026-11-23T14:00:00.120Z"), parse_ts(1795442400120)
     (1795442400120, 1795442400120)
@@ -169,13 +224,10 @@ def parse_ts(ts: Any, min_ts_ms: int = 0) -> int:
     elif t is str:
         if not ts or len(ts) > 64:
             raise InvalidReading("bad_ts", f"unparseable time {ts[:64]!r}")
-        try:
-            dt = datetime.fromisoformat(ts)
-        except ValueError:
-            raise InvalidReading("bad_ts", f"unparseable time {ts[:64]!r}") from None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
-        ms = int(round(dt.timestamp() * 1000))  # fromisoformat keeps µs; round to ms
+        parsed = parse_iso_ms(ts)
+        if parsed is None:
+            raise InvalidReading("bad_ts", f"unparseable time {ts[:64]!r}")
+        ms = parsed
     else:
         raise InvalidReading("bad_ts", f"time must be an ISO-8601 string or epoch ms, got {t.__name__}")
     if not (min_ts_ms <= ms < MAX_TS_MS):
@@ -183,12 +235,32 @@ def parse_ts(ts: Any, min_ts_ms: int = 0) -> int:
     return ms
 
 
+#: General categories a device id may not contain (besides U+0020, the ASCII space).
+_NOT_IN_IDS = frozenset(("Cc", "Cf", "Cs", "Co", "Zl", "Zp", "Zs"))
+
+
+def valid_device_id(dev: str) -> bool:
+    """1..256 code points, not only spaces, none of the general categories Cc, Cf, Cs, Co, Zl,
+    Zp or Zs other than U+0020. Unassigned code points are allowed (``str.isprintable`` would
+    refuse them, which ties the rule to the Unicode version; the JVM parser,
+    ``vigil.flink.schema.DeviceIds``, follows this rule too).
+
+    >>> valid_device_id("pump 07"), valid_device_id("   "), valid_device_id("a\u200bb"), valid_device_id("\U000e0fff")
+    (True, False, False, True)
+    """
+    if not dev or len(dev) > MAX_DEVICE_LEN or dev.count(" ") == len(dev):
+        return False
+    if dev.isprintable():  # fast path: isprintable refuses a superset of what this rule refuses
+        return True
+    return all(c == " " or unicodedata.category(c) not in _NOT_IN_IDS for c in dev)
+
+
 def parse_reading(
     raw: bytes,
     limits: SensorLimits | None = None,
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
-    min_ts_ms: int = 0,
+    min_ts_ms: int = MIN_TS_MS,
 ) -> Reading:
     """Validate one ``sensor-readings`` message; raise :class:`InvalidReading` on any defect.
 
@@ -222,7 +294,7 @@ def parse_reading(
         raise InvalidReading("missing_device", "field 'device_id' is missing or null")
     if type(dev) is not str:
         raise InvalidReading("bad_device", f"device_id must be a string, got {type(dev).__name__}")
-    if not dev or dev.isspace() or len(dev) > MAX_DEVICE_LEN or not dev.isprintable():
+    if not valid_device_id(dev):
         raise InvalidReading("bad_device", f"device_id must be 1..{MAX_DEVICE_LEN} printable characters")
 
     ts_ms = parse_ts(msg.get("ts"), min_ts_ms)

@@ -1,4 +1,4 @@
-"""Per-device reading buffer (time-ordered, float32, compact bytes) and time-window resampling.
+"""Per-device reading buffer (time-ordered, float32) and time-window resampling.
 
 The buffer holds the last readings of ONE device for all its sensors: ``ts`` int64 ``[n]``
 ascending and ``values`` float32 ``[n, S]`` (NaN = missing). In-order readings append (the
@@ -8,12 +8,7 @@ ones are inserted at their place; a reading with an existing timestamp is merged
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
-
-_HDR = struct.Struct("<BIII")  # version, capacity, n, n_sensors
-_VERSION = 1
 
 
 class RingBuffer:
@@ -21,15 +16,13 @@ class RingBuffer:
 
     Assumes the caller already rejected readings that are too late. ``growable`` buffers
     (time windows) double up to ``max_capacity`` and then drop the oldest. Fails with
-    ValueError on a row of the wrong width or on corrupt bytes in :meth:`from_bytes`.
+    ValueError on a row of the wrong width.
 
     >>> b = RingBuffer(3, 2)
     >>> for t, v in [(10, [1, 2]), (30, [3, 4]), (20, [5, 6]), (40, [7, 8])]:
     ...     _ = b.insert(t, np.array(v, np.float32))
     >>> b.ts.tolist(), b.values[:, 0].tolist()
     ([20, 30, 40], [5.0, 3.0, 7.0])
-    >>> RingBuffer.from_bytes(b.to_bytes()).ts.tolist()
-    [20, 30, 40]
     """
 
     __slots__ = ("cap", "S", "n", "h", "_ts", "_v", "growable", "max_capacity")
@@ -133,37 +126,6 @@ class RingBuffer:
         """Last ``k`` readings (copies): ts ``[k]``, values ``[k, S]``."""
         e = self.h + self.n
         return self._ts[e - k: e].copy(), self._v[e - k: e].copy()
-
-    def to_bytes(self) -> bytes:
-        """Header + ``n`` timestamps + ``n × S`` float32 (only the used part)."""
-        flags = self.cap | (1 << 31 if self.growable else 0)
-        return b"".join((_HDR.pack(_VERSION, flags, self.n, self.S), self.ts.tobytes(),
-                         self.values.tobytes()))
-
-    @classmethod
-    def from_bytes(cls, data: bytes | memoryview, offset: int = 0) -> "RingBuffer":
-        b, _ = cls.from_bytes_at(data, offset)
-        return b
-
-    @classmethod
-    def from_bytes_at(cls, data: bytes | memoryview, offset: int = 0) -> tuple["RingBuffer", int]:
-        """Decode a buffer starting at ``offset``; returns it and the offset after it."""
-        ver, flags, n, S = _HDR.unpack_from(data, offset)
-        if ver != _VERSION:
-            raise ValueError(f"ring buffer format version {ver}, expected {_VERSION}")
-        growable = bool(flags >> 31)
-        cap = flags & 0x7FFFFFFF
-        if n > cap:
-            raise ValueError(f"corrupt ring buffer: n {n} > capacity {cap}")
-        b = cls.__new__(cls)  # skip __init__: one allocation per array, not two
-        b.cap, b.S, b.n, b.h, b.growable, b.max_capacity = cap, S, n, 0, growable, max(1 << 16, cap)
-        b._ts = np.empty(2 * cap, np.int64)
-        b._v = np.empty((2 * cap, S), np.float32)
-        o = offset + _HDR.size
-        b._ts[:n] = np.frombuffer(data, np.int64, n, o)
-        o += 8 * n
-        b._v[:n] = np.frombuffer(data, np.float32, n * S, o).reshape(n, S)
-        return b, o + 4 * n * S
 
 
 def resample(ts: np.ndarray, values: np.ndarray, start: int, end: int, points: int) -> np.ndarray:

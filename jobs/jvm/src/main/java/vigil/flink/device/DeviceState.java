@@ -1,0 +1,72 @@
+package vigil.flink.device;
+
+import java.util.Arrays;
+
+/**
+ * The state of one device ({@code udfs.device_state.DeviceProcessor}'s fields), kept in one
+ * Flink ValueState through {@link DeviceStateSerializer}. {@code layout} names the sensors the
+ * arrays are indexed by; {@link DeviceLogic#adapt} remaps a state written under another layout
+ * (a new model's feature spec) by sensor name.
+ */
+public final class DeviceState {
+
+    public static final long NO_TS = -(1L << 62);
+
+    byte[] layout;
+    RingBuffer buf;
+    long maxTs = NO_TS;
+    int since;
+    long nextEnd = NO_TS;
+    long silentOpen = NO_TS;
+    double[] lastVal;
+    int[] sameRun;
+    int[] missRun;
+    long[] stuckOpen;
+    long[] oorOpen;
+    long[] missOpen;
+
+    DeviceState() {}
+
+    static DeviceState fresh(DeviceSettings st) {
+        DeviceState d = new DeviceState();
+        d.layout = st.layout;
+        d.buf = st.newBuffer();
+        int s = st.s;
+        d.lastVal = new double[s];
+        Arrays.fill(d.lastVal, Double.NaN);
+        d.sameRun = new int[s];
+        d.missRun = new int[s];
+        d.stuckOpen = filled(s);
+        d.oorOpen = filled(s);
+        d.missOpen = filled(s);
+        return d;
+    }
+
+    private static long[] filled(int s) {
+        long[] a = new long[s];
+        Arrays.fill(a, NO_TS);
+        return a;
+    }
+
+    public long maxTs() {
+        return maxTs;
+    }
+
+    /** Deep copy (the serializer's {@code copy}; heap snapshots rely on it). */
+    DeviceState copy() {
+        DeviceState d = new DeviceState();
+        d.layout = layout;
+        d.buf = new RingBuffer(buf.cap, buf.s, buf.growable, buf.n, buf.ts.clone(), buf.values.clone());
+        d.maxTs = maxTs;
+        d.since = since;
+        d.nextEnd = nextEnd;
+        d.silentOpen = silentOpen;
+        d.lastVal = lastVal.clone();
+        d.sameRun = sameRun.clone();
+        d.missRun = missRun.clone();
+        d.stuckOpen = stuckOpen.clone();
+        d.oorOpen = oorOpen.clone();
+        d.missOpen = missOpen.clone();
+        return d;
+    }
+}
