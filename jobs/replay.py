@@ -47,12 +47,15 @@ class ReplayError(ValueError):
 class ReplayResult:
     """``points``: per reading (device_id, ts, raw_score, score, threshold, is_alert_open,
     [label, fault_kind]); ``windows``: per scored window; ``alerts``: open/close events in
-    device, time order; ``stats``: counts and rates."""
+    device, time order; ``late``: the readings dropped as late (device_id, ts, and ``row``, their
+    index label in the dataset's frame; the job sends them to the DLQ with reason ``late``);
+    ``stats``: counts and rates."""
 
     points: pd.DataFrame
     windows: pd.DataFrame
     alerts: list[Alert]
     stats: dict[str, Any] = field(default_factory=dict)
+    late: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["device_id", "ts", "row"]))
 
     def write(self, out_dir: str | Path, fmt: Literal["csv", "parquet"] = "csv") -> dict[str, Path]:
         """Write ``scores.csv|parquet``, ``windows.csv|parquet``, ``alerts.jsonl``, ``stats.json``."""
@@ -139,7 +142,7 @@ def replay(
     win_rows: list[tuple] = []
     alerts: list[tuple[int, int, Alert]] = []  # (order key, seq, alert) for a stable final order
     seq = 0
-    n_late = 0
+    late_rows: list[tuple[str, int, Any]] = []
     n_skipped = 0
 
     explain_from = explain_floor(thresholds, cfg)
@@ -173,6 +176,7 @@ def replay(
         dev = str(dev)
         proc = procs[dev] = ctx.new(dev)
         ts_arr = g["ts"].to_numpy(np.int64)
+        rows = g.index
         vals = g[sensors].to_numpy(np.float64)
         for i in range(len(ts_arr)):
             ts = int(ts_arr[i])
@@ -185,7 +189,7 @@ def replay(
             values = {s: (None if math.isnan(v) else float(v)) for s, v in zip(sensors, row)}
             step = proc.on_reading(Reading(dev, ts, values))
             if step.late:
-                n_late += 1
+                late_rows.append((dev, ts, rows[i]))
             for a in step.alerts:
                 alerts.append((ts, seq, a))
                 seq += 1
@@ -204,7 +208,7 @@ def replay(
     alerts_sorted = [a for _, _, a in sorted(alerts, key=lambda x: (x[2].device_id, x[0], x[1]))]
     secs = time.perf_counter() - t0
     stats = {
-        "readings": int(len(frame)), "devices": len(procs), "late": n_late,
+        "readings": int(len(frame)), "devices": len(procs), "late": len(late_rows),
         "windows_scored": int(len(windows)), "windows_skipped_gaps": n_skipped,
         "alerts_opened": sum(1 for a in alerts_sorted if a.status == "open"),
         "alerts_by_kind": pd.Series([a.kind for a in alerts_sorted if a.status == "open"], dtype=object)
@@ -222,7 +226,7 @@ def replay(
                             f"({cfg.silent_after_ms} ms): nearly every reading opens/closes stream_silent; "
                             "raise silent_after_ms")
     stats["warnings"] = warnings
-    return ReplayResult(points, windows, alerts_sorted, stats)
+    return ReplayResult(points, windows, alerts_sorted, stats, pd.DataFrame(late_rows, columns=["device_id", "ts", "row"]))
 
 
 def _per_point(frame: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:

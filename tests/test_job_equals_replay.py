@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import json
 import math
+
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from job_fixtures import SENSORS, T0, job_config, make_bundle, readings, run_core
 
@@ -39,6 +42,7 @@ def _stream() -> list[dict]:
 
 
 def _replay(cfg, bundle: str, rows: list[dict]):
+    """Replay of ``rows`` in their delivery order (each device's readings as the job sees them)."""
     from jobs.replay import replay
     from training.data import Dataset
 
@@ -78,3 +82,93 @@ def test_every_alert_equals_replay(both):
     extra = job_alerts - replay_alerts
     assert {(k, s) for _, s, k in extra} == {("stream_silent", "open")}
     assert len(extra) == len({r["device_id"] for r in rows})
+
+
+# ------------------------------------------------------------------ generated streams
+# Each example is a whole multi-device stream, run once through the job on a MiniCluster (so
+# a few examples, each with many devices) and once through replay. Devices are interleaved in
+# event-time order (delivery jitter under out_of_orderness): silences are decided on the job's
+# single event-time clock, so a device whose readings arrive far behind the others' would see
+# silences replay cannot see (docs/job.md, "One semantics").
+GEN_SILENT, GEN_OOO, GEN_LATENESS = 12_000, 2_000, 3_000
+
+
+@st.composite
+def _stream_case(draw):
+    n_dev = draw(st.integers(3, 6))
+    rows: list[tuple[int, int, bytes]] = []  # (delivery key, order, raw)
+    for d in range(n_dev):
+        dev = f"gen-{d}"
+        t = T0 + draw(st.integers(0, 900))
+        maxt = t
+        flat = draw(st.booleans())
+        for i in range(draw(st.integers(60, 140))):
+            kind = draw(st.sampled_from(["ok"] * 12 + ["gap", "silence", "dup", "ooo", "late", "nulls", "absent",
+                                                        "spike", "bad"]))
+            t += {"gap": 3000, "silence": GEN_SILENT + draw(st.integers(0, 20_000))}.get(kind, 1000)
+            ts = t
+            vals: dict = {s: (1.0 if flat and j == 0 else round(math.sin(i / 7 + j) + 0.1 * draw(st.floats(-1, 1)), 4))
+                          for j, s in enumerate(SENSORS)}
+            if kind == "spike":
+                vals = {k: v + 8.0 for k, v in vals.items()}
+            if kind == "nulls":
+                vals[draw(st.sampled_from(SENSORS))] = None
+            if kind == "absent":
+                vals.pop(draw(st.sampled_from(SENSORS)))
+            if kind == "dup":
+                ts = maxt
+            if kind == "ooo":
+                ts = maxt - draw(st.integers(1, GEN_OOO + GEN_LATENESS - 1))
+            if kind == "late":
+                ts = maxt - GEN_OOO - GEN_LATENESS - draw(st.integers(1, 5000))
+            maxt = max(maxt, ts)
+            if kind == "bad":
+                raw = draw(st.sampled_from([b"{oops", b'{"device_id": 5, "ts": 1, "values": {}}',
+                                            json.dumps({"device_id": dev, "ts": "yesterday", "values": {}}).encode(),
+                                            json.dumps({"device_id": dev, "ts": ts, "values": {"s0": 5000.0}}).encode()]))
+            else:
+                raw = json.dumps({"device_id": dev, "ts": ts, "values": vals}).encode()
+            rows.append((t + draw(st.integers(0, 400)), len(rows), raw))
+    rows.sort()
+    return [raw for _, _, raw in rows]
+
+
+# No shrinking: every example is a ~20 s MiniCluster run; a failure reports the example as drawn.
+@pytest.mark.parametrize("time_mode", [False, True], ids=["count-windows", "time-windows"])
+@settings(max_examples=2, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck),
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(raws=_stream_case())
+def test_generated_streams_job_equals_replay(tmp_path_factory, time_mode, raws):
+    """DLQ reasons per offset, every window score and every alert id/status: job = reference."""
+    from udfs.schema import InvalidReading, parse_reading
+
+    bundle = str(make_bundle(tmp_path_factory.mktemp("gen"), window=WINDOW, slide=SLIDE))
+    kw = dict(window_mode="time", window_ms=20_000, slide_ms=5_000) if time_mode else {}
+    cfg = job_config(bundle, emit_scores=True, silent_after_ms=GEN_SILENT, max_gap=2, stuck_after=8,
+                     out_of_orderness_ms=GEN_OOO, allowed_lateness_ms=GEN_LATENESS,
+                     operating_limits={"s1": (-1.5, 1.5)}, **kw)
+    out = run_core(cfg, bundle, raws, drift_every_s=1e9)
+
+    # parse: the reference's reason for every invalid message, at its offset
+    valid, expected_dlq = [], {}
+    for off, raw in enumerate(raws):
+        try:
+            r = parse_reading(raw, cfg.sensor_limits())
+            valid.append({"device_id": r.device_id, "ts": r.ts_ms, "values": r.values, "offset": off})
+        except InvalidReading as e:
+            expected_dlq[off] = e.reason
+    rep = _replay(cfg, bundle, valid)
+    expected_dlq.update({valid[row]["offset"]: "late" for row in rep.late["row"]})
+    got_dlq = {o["offset"]: o["reason"] for o in out if "reason" in o}
+    assert got_dlq == expected_dlq
+
+    job_w = sorted((o["device_id"], o["window_end_ms"], round(o["score"], 6)) for o in out if "window_end_ms" in o)
+    rep_w = sorted((r.device_id, int(r.window_end), round(float(r.score), 6)) for r in rep.windows.itertuples())
+    assert len(job_w) == len(rep_w) > 0
+    for a, b in zip(job_w, rep_w):
+        assert a[:2] == b[:2] and math.isclose(a[2], b[2], rel_tol=1e-5, abs_tol=1e-5), (a, b)
+
+    job_alerts = {(o["alert_id"], o["status"], o["kind"]) for o in out if "alert_id" in o}
+    rep_alerts = {(a.alert_id, a.status, a.kind) for a in rep.alerts}
+    assert rep_alerts <= job_alerts
+    assert {(k, s) for _, s, k in job_alerts - rep_alerts} <= {("stream_silent", "open")}  # end of input

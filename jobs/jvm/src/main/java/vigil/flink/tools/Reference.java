@@ -1,8 +1,10 @@
 package vigil.flink.tools;
 
+import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -39,7 +41,8 @@ import vigil.flink.schema.ReadingParser;
  */
 public final class Reference {
 
-    private static final ObjectMapper M = new ObjectMapper();
+    private static final ObjectMapper M = JsonMapper.builder()
+            .enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build(); // Python's json writes Infinity
 
     private Reference() {}
 
@@ -120,14 +123,14 @@ public final class Reference {
             String kind = op.get(0).asText();
             String dev = op.get(1).asText();
             byte[] blob = states.get(dev);
-            DeviceState d = blob == null ? null
+            if (blob == null && !kind.equals("r")) {
+                continue; // a timer of a device without state: nothing happens
+            }
+            DeviceState d = blob == null ? logic.fresh()
                     : logic.adapt(DeviceStateSerializer.INSTANCE.deserialize(new DataInputDeserializer(blob)));
             ObjectNode o = res.addObject();
             DeviceLogic.Step step;
             if (kind.equals("r")) {
-                if (d == null) {
-                    d = logic.fresh();
-                }
                 double[] vals = new double[s];
                 JsonNode v = op.get(3);
                 for (int j = 0; j < s; j++) {
@@ -135,9 +138,6 @@ public final class Reference {
                 }
                 step = logic.onReading(d, dev, op.get(2).asLong(), vals, DeviceState.NO_TS);
             } else {
-                if (d == null) {
-                    continue;
-                }
                 step = logic.onTimer(d, dev, op.get(2).asLong());
             }
             o.put("late", step.late);
