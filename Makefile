@@ -28,12 +28,15 @@ install: $(STAMP)
 demo: install
 	$(VIGIL) demo
 
-# pytest exit code 5 means "no tests collected": that is a failure here, never a pass.
+# The JVM operators' unit tests (Flink's operator test harnesses) first, then the whole Python
+# suite. pytest exit code 5 means "no tests collected": that is a failure here, never a pass.
 test: install
+	mvn -B -q -f jobs/jvm/pom.xml verify
 	@set +e; $(VENV)/bin/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 test-unit: install
+	mvn -B -q -f jobs/jvm/pom.xml verify
 	$(VENV)/bin/python -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 bench: install

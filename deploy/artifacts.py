@@ -73,7 +73,7 @@ def _mvn(args: list[str], what: str) -> None:
     _say(f"[vigil] building/fetching {what} with Maven (first run only; may take a minute) ...")
     proc = subprocess.run([mvn, "-B", "-q", *args], capture_output=True, text=True)  # noqa: S603
     if proc.returncode != 0:
-        raise RuntimeError(f"Maven failed fetching {what}:\n{(proc.stdout + proc.stderr)[-4000:]}")
+        raise RuntimeError(f"Maven failed on {what}:\n{(proc.stdout + proc.stderr)[-4000:]}")
 
 
 def _maven_deps_dir(pom: Path, out: Path, what: str, must_have: str, *extra: str) -> Path:
@@ -174,12 +174,16 @@ def jvm_ops_jar(cache_dir: Path | None = None, module: Path = JVM_MODULE) -> Pat
 
     The hash covers the pom and the main sources, so an edited source builds a new jar and a
     stale one is never used; the build runs once (``mvn package``, tests skipped: ``make test``
-    runs them). Concurrent first calls are safe (a lock file serialises the build). Fails with
-    :class:`MissingTool` when Maven or a JDK is missing, RuntimeError with Maven's output when
-    the module does not build.
+    runs them). Concurrent first calls are safe (a lock file serialises the build).
+    ``VIGIL_JVM_OPS_JAR`` names a jar built elsewhere from the same sources (the Flink image
+    builds it in its Maven stage). Fails with :class:`MissingTool` when Maven or a JDK is
+    missing, RuntimeError with Maven's output when the module does not build.
     """
     import fcntl
 
+    prebuilt = os.environ.get("VIGIL_JVM_OPS_JAR")
+    if prebuilt and Path(prebuilt).is_file():
+        return Path(prebuilt)
     out = _cache(cache_dir) / f"vigil-flink-ops-{jvm_sources_digest(module)}.jar"
     if out.exists():
         return out

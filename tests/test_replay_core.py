@@ -14,11 +14,8 @@ from typer.testing import CliRunner
 from udfs_fixtures import SENSORS, bundle
 
 from jobs.replay import ReplayError, replay
-from udfs.alerts import AlertPolicy, AlertState
 from udfs.config import JobConfig
-from udfs.device_state import Context, DeviceProcessor
-from udfs.schema import Alert, Reading
-from udfs.scorer import Scorer
+from udfs.schema import Alert
 
 T0 = 1_767_225_600_000
 FAULT = (1200, 1260)
@@ -79,50 +76,6 @@ def test_detects_fault_and_silence_and_per_point_columns(ds):
     inside = p[(p.device_id == "pump-0") & (p.label == 1)]
     assert inside["is_alert_open"].mean() > 0.5
     assert r.stats["readings"] == len(ds.frame) and r.stats["windows_scored"] > 0
-
-
-def test_replay_equals_job_style_processing_with_state_bytes(ds):
-    """What the Flink job does — per-record state (de)serialisation, scoring in other batch
-    groupings, the alert policy in a second keyed step — yields the same alerts as replay."""
-    cfg = JobConfig(**CFG)
-    ref = replay(ds, bundle("iforest"), cfg, batch_size=64)
-    scorer = Scorer(bundle("iforest"))
-    ctx = Context(cfg, scorer.spec)
-    policy = AlertPolicy(cfg, scorer.bundle.manifest.thresholds)
-    dev_state: dict[str, bytes] = {}
-    alert_state: dict[str, bytes] = {}
-    got: list[Alert] = []
-    queue = []
-    # interleave devices by time, as a Kafka topic would deliver them
-    f = ds.frame.sort_values(["ts", "device_id"], kind="stable")
-    for dev, ts, *vals in f[["device_id", "ts", *SENSORS]].itertuples(index=False):
-        p = DeviceProcessor.from_bytes(ctx, dev_state[dev]) if dev in dev_state else ctx.new(dev)
-        due = p.next_timer_ms()
-        if due is not None and ts >= due:
-            got += p.on_timer(due)
-        step = p.on_reading(Reading(dev, int(ts), {s: (None if np.isnan(v) else v) for s, v in zip(SENSORS, vals)}))
-        dev_state[dev] = p.to_bytes()
-        got += step.alerts
-        queue += step.windows
-        if len(queue) >= 100:
-            _score_and_alert(queue, scorer, policy, alert_state, got)
-    _score_and_alert(queue, scorer, policy, alert_state, got)
-    key = lambda a: (a.alert_id, a.status)  # noqa: E731
-    assert sorted(map(key, got)) == sorted(map(key, ref.alerts))
-    assert {a.kind for a in got} >= {"anomaly", "stream_silent"}
-
-
-def _score_and_alert(queue, scorer, policy, alert_state, got):
-    if not queue:
-        return
-    sc, feats = scorer.score_windows(np.stack([w.values for w in queue]), return_features=True)
-    tops = scorer.explain(feats, 3)
-    for w, s, top in zip(queue, sc, tops):
-        st = AlertState.from_bytes(alert_state[w.device_id]) if w.device_id in alert_state else policy.new_state()
-        d = policy.on_score(st, w.device_id, w.start_ms, w.end_ms, float(s), scorer.model_ref, top, w.imputed_fraction)
-        alert_state[w.device_id] = st.to_bytes()
-        got += d.alerts
-    queue.clear()
 
 
 @pytest.mark.parametrize("kind", ["zscore", "autoencoder"])

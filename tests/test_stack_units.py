@@ -13,7 +13,7 @@ import yaml
 from deploy import artifacts
 from deploy.procs import PidRecord, ProcessRegistry, _start_ticks, tail
 from deploy.services import FLINK_CONF_TEMPLATE, PROM_TEMPLATE, Prometheus, render, write_flink_conf
-from deploy.settings import DEFAULT_TOPICS, StackSettings
+from deploy.settings import DEFAULT_TOPICS, REPO_ROOT, StackSettings
 from deploy.stack import resolve_names
 from jobs.submit import job_file
 
@@ -81,8 +81,13 @@ def test_prometheus_config_scrapes_flink_range_and_sidecar(tmp_path) -> None:
 
 
 def test_pom_pins_versions() -> None:
+    import re
+
     assert artifacts.kafka_version().startswith("4.")
-    assert artifacts.connector_version().endswith("-2.0")  # pairs with apache-flink 2.0.x
+    pyflink = re.search(r'"apache-flink==([0-9.]+)"', (REPO_ROOT / "pyproject.toml").read_text()).group(1)
+    minor = ".".join(pyflink.split(".")[:2])
+    assert artifacts.connector_version().endswith(f"-{minor}")  # the connector built for this Flink
+    assert artifacts.pom_property("flink.version", artifacts.JVM_MODULE / "pom.xml") == pyflink
 
 
 def test_registry_starts_recognises_and_stops_own_process(tmp_path) -> None:
@@ -134,25 +139,37 @@ def test_job_file_resolution(tmp_path) -> None:
         job_file("nope")
 
 
-def test_jvm_ops_jar_builds_once_per_source_version(tmp_path, monkeypatch) -> None:
+def _module_copy(tmp_path):
+    """A copy of the Maven module (pom + main sources) to edit."""
+    import shutil
+
+    mod = tmp_path / "jvm"
+    shutil.copytree(artifacts.JVM_MODULE / "src" / "main", mod / "src" / "main")
+    shutil.copy(artifacts.JVM_MODULE / "pom.xml", mod / "pom.xml")
+    return mod
+
+
+def test_jvm_ops_jar_builds_once_per_source_version(tmp_path) -> None:
     import zipfile
 
-    jar = artifacts.jvm_ops_jar(tmp_path)
-    assert "vigil/flink/KeyByFirstField.class" in zipfile.ZipFile(jar).namelist()
+    jar = artifacts.jvm_ops_jar()
+    names = zipfile.ZipFile(jar).namelist()
+    assert "vigil/flink/job/Topology.class" in names
+    assert any(n.startswith("vigil/shaded/jackson/") for n in names)  # Jackson shaded in
+    assert not any(n.startswith("org/apache/flink/") for n in names)  # Flink provided, not bundled
     built = jar.stat().st_mtime_ns
-    assert artifacts.jvm_ops_jar(tmp_path) == jar and jar.stat().st_mtime_ns == built  # cached
+    assert artifacts.jvm_ops_jar() == jar and jar.stat().st_mtime_ns == built  # cached
     # an edited source is a new jar, never the stale one
-    src = tmp_path / "src" / "vigil" / "flink"
-    src.mkdir(parents=True)
-    for f in (artifacts.JVM_SRC / "vigil" / "flink").glob("*.java"):
-        (src / f.name).write_text(f.read_text() + "\n// edited\n")
-    monkeypatch.setattr(artifacts, "JVM_SRC", tmp_path / "src")
-    assert artifacts.jvm_ops_jar(tmp_path) != jar
+    mod = _module_copy(tmp_path)
+    f = mod / "src" / "main" / "java" / "vigil" / "flink" / "job" / "Records.java"
+    f.write_text(f.read_text() + "\n// edited\n")
+    other = artifacts.jvm_ops_jar(tmp_path / "cache", module=mod)
+    assert other != jar and other.exists()
 
 
-def test_jvm_ops_jar_reports_compile_errors(tmp_path, monkeypatch) -> None:
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "Broken.java").write_text("class Broken { int x = ; }\n")
-    monkeypatch.setattr(artifacts, "JVM_SRC", tmp_path / "src")
-    with pytest.raises(RuntimeError, match="javac failed"):
-        artifacts.jvm_ops_jar(tmp_path)
+def test_jvm_ops_jar_reports_compile_errors(tmp_path) -> None:
+    mod = _module_copy(tmp_path)
+    (mod / "src" / "main" / "java" / "Broken.java").write_text("class Broken { int x = ; }\n")
+    with pytest.raises(RuntimeError, match="Maven failed"):
+        artifacts.jvm_ops_jar(tmp_path / "cache", module=mod)
+

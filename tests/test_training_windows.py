@@ -15,6 +15,7 @@ def test_windows_equal_the_jobs_device_processor():
     from udfs.config import JobConfig
     from udfs.device_state import Context
     from udfs.features import FeatureSpec
+    from udfs.imputation import impute_batch
     from udfs.schema import Reading
 
     # Dropouts on, so imputation (and the job's skip of long gaps) is exercised.
@@ -26,7 +27,8 @@ def test_windows_equal_the_jobs_device_processor():
     ours = make_windows(frame, sensors, spec.window, spec.slide, max_imputed=1.0)
     assert np.isnan(frame[sensors].to_numpy()).any()
 
-    ctx = Context(JobConfig(), spec)
+    cfg = JobConfig()
+    ctx = Context(cfg, spec)
     job_x, job_dev, job_end = [], [], []
     for dev, g in frame.groupby("device_id", sort=True):
         proc = ctx.new(str(dev))
@@ -36,10 +38,15 @@ def test_windows_equal_the_jobs_device_processor():
                 job_x.append(w.values)
                 job_dev.append(w.device_id)
                 job_end.append(w.end_ms)
+    # the job's scoring step imputes the raw windows and skips those with too long a gap
+    imp = impute_batch(np.stack(job_x), cfg.imputation, cfg.max_gap, cfg.ewma_alpha)
+    job_x = imp.values[imp.ok]
+    job_dev = [d for d, ok in zip(job_dev, imp.ok) if ok]
+    job_end = [e for e, ok in zip(job_end, imp.ok) if ok]
     assert len(job_x) == len(ours) > 100
     assert list(ours.device_ids) == job_dev and ours.end_ts.tolist() == job_end
-    np.testing.assert_array_equal(ours.x, np.stack(job_x))
-    np.testing.assert_array_equal(spec.compute(ours.x), spec.compute(np.stack(job_x)))
+    np.testing.assert_array_equal(ours.x, job_x)
+    np.testing.assert_array_equal(spec.compute(ours.x), spec.compute(job_x))
 
 
 def test_time_split_keeps_parts_disjoint_and_ordered():

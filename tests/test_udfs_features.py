@@ -105,7 +105,7 @@ def test_impute_methods():
 
 
 # --------------------------------------------------------------------------- ring buffer
-def test_ring_buffer_order_merge_drop_and_roundtrip():
+def test_ring_buffer_order_merge_and_drop():
     b = RingBuffer(4, 2)
     assert b.insert(10, np.array([1, 1], np.float32)) == "appended"
     assert b.insert(30, np.array([3, 3], np.float32)) == "appended"
@@ -118,8 +118,6 @@ def test_ring_buffer_order_merge_drop_and_roundtrip():
     assert b.insert(5, np.array([0, 0], np.float32)) == "dropped"
     assert b.insert(25, np.array([2.5, 2.5], np.float32)) == "inserted"
     assert b.ts.tolist() == [25, 30, 40, 50]
-    c = RingBuffer.from_bytes(b.to_bytes())
-    assert c.ts.tolist() == b.ts.tolist() and np.array_equal(c.values, b.values) and c.cap == 4
     with pytest.raises(ValueError):
         b.insert(60, np.zeros(3, np.float32))
 
@@ -130,8 +128,6 @@ def test_growable_buffer_and_evict():
         b.insert(t, np.array([t], np.float32))
     assert b.cap == 8 and b.ts.tolist() == list(range(2, 10))
     assert b.evict_before(5) == 3 and b.ts[0] == 5
-    c = RingBuffer.from_bytes(b.to_bytes())
-    assert c.growable and c.ts.tolist() == b.ts.tolist()
 
 
 def test_resample_empty_bins_are_nan():

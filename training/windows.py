@@ -65,16 +65,11 @@ def job_imputation() -> tuple[str, int, float]:
 
 
 def _impute_windows(raw: np.ndarray, method: str, max_gap: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """Impute every window with NaN through ``udfs.imputation.impute``; (windows, ok mask)."""
-    from udfs.imputation import impute
+    """Impute every window through the job's ``udfs.imputation.impute_batch``; (windows, ok mask)."""
+    from udfs.imputation import impute_batch
 
-    out = raw.astype(np.float32)
-    ok = np.ones(len(raw), dtype=bool)
-    for i in np.flatnonzero(np.isnan(raw).any(axis=(1, 2))):
-        r = impute(raw[i].astype(np.float32), method, max_gap, alpha)  # type: ignore[arg-type]
-        ok[i] = r.ok
-        out[i] = r.values
-    return out, ok
+    r = impute_batch(raw.astype(np.float32), method, max_gap, alpha)  # type: ignore[arg-type]
+    return r.values, r.ok
 
 
 def make_windows(frame: pd.DataFrame, sensors: list[str], window: int, slide: int,

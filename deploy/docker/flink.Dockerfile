@@ -1,12 +1,12 @@
 # Flink JobManager / TaskManager / job-submitter image: the apache-flink wheel's own Flink
-# distribution (the same one `vigil stack up` runs), the project and its venv, a Java 17 JDK
-# (javac builds the job's jobs/jvm functions), and the Flink Kafka connector jar on the
-# classpath. Build context: the repository root.
+# distribution (the same one `vigil stack up` runs), the project and its venv, Java 17, the
+# job's JVM operators (the Maven module jobs/jvm, built in the first stage) and the Flink Kafka
+# connector jar on the classpath. Build context: the repository root.
 #   docker build -f deploy/docker/flink.Dockerfile -t vigil-flink .
 # Roles: `python -m deploy.container jobmanager|taskmanager`; submitter: `vigil submit ...`.
 
 # Must equal <flink.kafka.connector.version> / <zstd.version> in deploy/kafka/pom.xml (tested).
-ARG CONNECTOR_VERSION=4.0.1-2.0
+ARG CONNECTOR_VERSION=5.0.0-2.2
 ARG ZSTD_VERSION=1.5.6-4
 
 FROM maven:3.9-eclipse-temurin-17 AS jars
@@ -25,12 +25,15 @@ COPY deploy/parquet/pom.xml /build/parquet/pom.xml
 RUN mvn -B -q -f /build/parquet/pom.xml dependency:copy-dependencies -DoutputDirectory=/parquet \
       -DincludeScope=runtime \
  && echo ok > /parquet/.complete
+# The job's JVM operators (parse, device windows, alert policy): built and unit-tested here.
+COPY jobs/jvm /build/jvm
+RUN mvn -B -q -f /build/jvm/pom.xml package
 
 FROM python:3.11-slim-bookworm
 ARG CONNECTOR_VERSION
 ARG ZSTD_VERSION
 RUN apt-get update \
- && apt-get install -y --no-install-recommends openjdk-17-jdk-headless procps \
+ && apt-get install -y --no-install-recommends openjdk-17-jre-headless procps \
  && rm -rf /var/lib/apt/lists/*
 ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \
     PYTHONUNBUFFERED=1 \
@@ -46,8 +49,8 @@ COPY training ./training
 COPY sidecar ./sidecar
 COPY deploy ./deploy
 RUN pip install --no-cache-dir -c constraints.txt .
-# The job's own JVM functions (jobs/jvm), compiled once against the wheel's Flink (needs the JDK).
-RUN python -c "from deploy.artifacts import jvm_ops_jar; print(jvm_ops_jar())"
+COPY --from=jars /build/jvm/target/vigil-flink-ops-1.0.jar /opt/vigil/jvm/vigil-flink-ops.jar
+ENV VIGIL_JVM_OPS_JAR=/opt/vigil/jvm/vigil-flink-ops.jar
 COPY flink-conf /opt/vigil/flink-conf
 COPY --from=jars /jars/flink-sql-connector-kafka-${CONNECTOR_VERSION}.jar /jars/zstd-jni-${ZSTD_VERSION}.jar /opt/vigil/cache/flink-connectors/
 COPY --from=jars /parquet /opt/vigil/cache/parquet-prefetched

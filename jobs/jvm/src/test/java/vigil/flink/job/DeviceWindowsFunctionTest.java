@@ -1,0 +1,122 @@
+package vigil.flink.job;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
+import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.apache.flink.types.Row;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import vigil.flink.schema.Reading;
+
+/** The device operator on Flink's keyed operator test harness (heap and RocksDB state). */
+class DeviceWindowsFunctionTest {
+
+    private static final long T0 = 1_795_442_400_000L;
+
+    private static KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> harness(boolean rocksdb)
+            throws Exception {
+        KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> h = new KeyedOneInputStreamOperatorTestHarness<>(
+                new KeyedProcessOperator<>(new DeviceWindowsFunction(TestSettings.of(false, false))),
+                new Topology.ReadingKey(), Types.STRING);
+        if (rocksdb) {
+            h.setStateBackend(new EmbeddedRocksDBStateBackend());
+        }
+        return h;
+    }
+
+    private static Reading reading(String dev, long ts, double a, double b) {
+        return new Reading(dev, ts, new double[] {a, b}, ("{\"ts\": " + ts + "}").getBytes(StandardCharsets.UTF_8),
+                0, ts - T0);
+    }
+
+    private static float[] floats(byte[] win) {
+        float[] f = new float[win.length / 4];
+        ByteBuffer.wrap(win).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(f);
+        return f;
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void windowsEverySlideLateToDlqSilenceOnTimer(boolean rocksdb) throws Exception {
+        try (KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> h = harness(rocksdb)) {
+            h.open();
+            for (int i = 0; i < 6; i++) {
+                h.processElement(reading("d1", T0 + i * 1000L, i, i == 5 ? Double.NaN : i), T0 + i * 1000L);
+            }
+            List<Row> out = h.extractOutputValues();
+            assertEquals(2, out.size()); // windows after readings 4 and 6 (window 4, slide 2)
+            Row w = out.get(1);
+            assertEquals(T0 + 2000, w.getField(1));
+            assertEquals(T0 + 5000, w.getField(2));
+            float[] v = floats((byte[]) w.getField(4));
+            assertEquals(2.0f, v[0]);
+            assertTrue(Float.isNaN(v[7])); // sensor b of the window's last reading was missing
+            // 2.5 s behind the newest reading with 1 s + 1 s allowed: late, to the DLQ with its payload
+            h.processElement(reading("d1", T0 + 2500, 9, 9), T0 + 2500);
+            List<StreamRecord<Row>> dlq = new ArrayList<>(h.getSideOutput(Records.DLQ));
+            assertEquals(1, dlq.size());
+            String rec = new String((byte[]) dlq.get(0).getValue().getField(1), StandardCharsets.UTF_8);
+            assertTrue(rec.contains("\"reason\": \"late\"") && rec.contains("{\\\"ts\\\": " + (T0 + 2500)), rec);
+            // the event-time clock passes the device's deadline (last reading + 10 s): stream_silent
+            h.processWatermark(T0 + 5000 + 10_000);
+            List<StreamRecord<Row>> alerts = new ArrayList<>(h.getSideOutput(Records.STREAM_ALERTS));
+            assertEquals(1, alerts.size());
+            String a = new String((byte[]) alerts.get(0).getValue().getField(1), StandardCharsets.UTF_8);
+            assertTrue(a.contains("\"kind\": \"stream_silent\"") && a.contains("\"status\": \"open\""), a);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void stateAndTimersSurviveASnapshot(boolean rocksdb) throws Exception {
+        OperatorSubtaskState snap;
+        try (KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> h = harness(rocksdb)) {
+            h.open();
+            for (int i = 0; i < 3; i++) {
+                h.processElement(reading("d1", T0 + i * 1000L, i, i), T0 + i * 1000L);
+            }
+            assertEquals(0, h.extractOutputValues().size());
+            snap = h.snapshot(1L, 1L);
+        }
+        try (KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> h = harness(rocksdb)) {
+            h.initializeState(snap);
+            h.open();
+            h.processElement(reading("d1", T0 + 3000, 3, 3), T0 + 3000);
+            List<Row> out = h.extractOutputValues();
+            assertEquals(1, out.size()); // the fourth reading completes the restored device's window
+            assertEquals(T0, out.get(0).getField(1));
+            h.processWatermark(Long.MAX_VALUE); // the restored timer still fires
+            assertEquals(1, h.getSideOutput(Records.STREAM_ALERTS).size());
+        }
+    }
+
+    @Test
+    void outOfRangeOpensAndClosesWithOneId() throws Exception {
+        try (KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> h = harness(false)) {
+            h.open();
+            h.processElement(reading("d1", T0, 1, 5), T0);
+            h.processElement(reading("d1", T0 + 1000, 1, 12), T0 + 1000);
+            h.processElement(reading("d1", T0 + 2000, 1, 5), T0 + 2000);
+            List<String> events = new ArrayList<>();
+            for (StreamRecord<Row> r : h.getSideOutput(Records.STREAM_ALERTS)) {
+                events.add(new String((byte[]) r.getValue().getField(1), StandardCharsets.UTF_8));
+            }
+            assertEquals(2, events.size());
+            String id = events.get(0).substring(14, 46);
+            assertTrue(events.get(0).contains("\"status\": \"open\"") && events.get(1).contains("\"status\": \"closed\""));
+            assertTrue(events.get(1).contains(id));
+        }
+    }
+}
