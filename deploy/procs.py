@@ -51,6 +51,36 @@ def group_members(pgid: int) -> list[int]:
     return out
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of ``pid`` so far, in seconds (None when it does not exist)."""
+    fields = _stat(pid)
+    if fields is None:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # fields 14, 15 overall
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Resident set size of ``pid`` in bytes (None when it does not exist)."""
+    fields = _stat(pid)
+    return None if fields is None else int(fields[21]) * os.sysconf("SC_PAGE_SIZE")  # field 24 overall
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of every thread of ``pid``: tid → (thread name, seconds). Flink names
+    a task's thread after its operator chain (truncated to 15 characters by the kernel)."""
+    out: dict[int, tuple[str, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for t in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            stat = (t / "stat").read_text()
+            name = (t / "comm").read_text().strip()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        f = stat[stat.rindex(")") + 2:].split()
+        out[int(t.name)] = (name, (int(f[11]) + int(f[12])) / tick)
+    return out
+
+
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")

@@ -1,36 +1,46 @@
-"""`vigil bench job`: throughput and event-to-alert latency of the anomaly job on the local
-stack, beside two reference jobs on the same cluster and the same readings: the passthrough
-(Kafka → parse → Kafka) and the keyed-state skeleton (``jobs/skeleton_job.py``: the job's
-shape without its logic, so the ceiling of any job keeping per-reading state in a Python keyed
-function). They run one after the other: the machine has 2 cores, so concurrent runs would
-measure the contention, not the jobs.
+"""`vigil bench job`: throughput, latency, CPU and device scaling of the anomaly job on the
+local stack, beside two reference jobs run on the same preloaded topic in the same invocation:
 
-What is measured (all on the real stack, real Kafka, real Flink, real onnxruntime):
+* **the anchor**, ``jobs/sql_passthrough_job.py``: Kafka → Flink SQL ``json`` format → Kafka,
+  no Python at all -- what this stack moves per reading on this machine today;
+* **the project passthrough**, ``jobs/passthrough_job.py``: one Python parse per reading;
+* **the anomaly job**: JVM parse, per-device windows and alert policy, one pandas UDF per
+  batch of windows (Isolation Forest, RocksDB state by default).
 
-1. **max rate**: N readings (``devices`` × ``steps``, 8 sensors) pre-loaded into a fresh
-   topic; each job runs bounded from the earliest offset at-least-once. Output topics use
-   ``LogAppendTime``, so the broker stamps each output record when the job writes it; rate =
-   readings processed between the first and the last output record / that time span (job
-   start-up excluded). The anomaly job emits per-window scores (``--emit-scores``; the
-   skeleton one record at the same points) to
-   observe its progress; windows start once a device has ``window`` readings, so the span
-   covers readings ``devices × (window−1)`` … N. Readings already in flight when the first
-   window comes out count in that span, so a short run overstates the sustained rate (120
-   readings per device: 10.8k/s; 400: 5.1k/s on the same day) and the latency runs at a
-   fraction of it would then overload the job: the default is 400.
-2. **latency**: the anomaly job consumes ``latest`` while a producer sends readings stamped
-   with the wall clock at ``latency_fraction`` × max rate; for each window-score record,
-   latency = consumer receive time − window end (event time of the last reading). Scores
-   leave the alert-policy operator together with alerts, so this is the event-to-alert path
-   (alerts themselves are too rare to give percentiles). Run at-least-once and exactly-once
-   (read_committed: the latency then includes the checkpoint interval, by design).
+They run one after the other (the machine has 2 cores: concurrent runs would measure the
+contention). Absolute rates on these shared machines swing up to 2× between runs, so every
+figure is reported beside the anchor measured in the same invocation.
+
+What is measured (real Kafka, real Flink, real onnxruntime):
+
+1. **max rate**: ``devices × steps`` readings (8 sensors) preloaded by a JVM generator
+   (``vigil.flink.tools.BenchReadings``; a Python producer manages ~17k/s here); each job runs
+   bounded from the earliest offset, at-least-once. Output topics use ``LogAppendTime``, so the
+   broker stamps each output record when the job writes it; rate = readings processed between
+   the first and the last output record / that span (start-up excluded). The anomaly job emits
+   per-window scores (``--emit-scores``) to show its progress; windows start once a device has
+   ``window`` readings, so its span covers readings ``devices × (window−1)`` … N. Short runs
+   overstate rates (readings in flight at the first output count in the span): aim for ≥ 15 s
+   of output.
+2. **CPU and memory** during each bounded run: CPU seconds and peak resident memory of the
+   JobManager, the TaskManager, its Python workers and Kafka, and CPU seconds per TaskManager
+   thread (by thread name: which operator chain works most), from ``/proc`` every 0.5 s. The
+   output is read after the job finished, so no consumer competes for the 2 cores meanwhile.
+3. **latency**: the anomaly job consumes ``latest`` while the generator sends readings stamped
+   with the wall clock at ``latency_fraction`` × the max rate; per window-score record, latency
+   = consumer receive time − window end (event time of its last reading). Scores leave the
+   alert-policy operator with the alerts, so this is the event-to-alert path. At-least-once and
+   exactly-once (read_committed: includes up to one checkpoint interval, by design).
+4. **device scaling**: the anomaly job alone on fresh topics of 10k and 100k devices (and the
+   1k run above): readings/s, resident memory, checkpointed state size, checkpoint duration.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
-import random
+import subprocess
 import threading
 import time
 import uuid
@@ -41,6 +51,8 @@ from typing import Any
 SENSORS = ["temperature", "bearing_temp", "vibration_rms", "pressure", "current", "voltage", "flow", "rpm"]
 BASE = {"temperature": 70.0, "bearing_temp": 55.0, "vibration_rms": 2.0, "pressure": 6.0, "current": 40.0,
         "voltage": 400.0, "flow": 120.0, "rpm": 1500.0}
+#: readings per device of the scaling runs: enough for every device to pass its first window
+SCALING_STEPS = {10_000: 150, 100_000: 100}
 
 
 def build_bench_bundle(root: Path, window: int = 60, slide: int = 10, seed: int = 0) -> Path:
@@ -85,41 +97,116 @@ def build_bench_bundle(root: Path, window: int = 60, slide: int = 10, seed: int 
     return d
 
 
-def reading_bytes(dev: int, ts_ms: int, rng: random.Random) -> bytes:
-    """One simulator-shaped reading (8 sensors, healthy noise)."""
-    vals = {s: round(BASE[s] * (1 + 0.01 * rng.gauss(0, 1)), 4) for s in SENSORS}
-    return json.dumps({"device_id": f"pump-{dev:04d}", "ts": ts_ms, "values": vals}).encode()
+# ------------------------------------------------------------------ load generation
+def generate(stack: Any, topic: str, devices: int, *, steps: int = 0, rate: float = 0.0, seconds: float = 0.0,
+             warm: int = 0, seed: int = 0) -> int:
+    """Readings into ``topic`` with the JVM generator (``vigil.flink.tools.BenchReadings``):
+    ``steps`` per device ending now, or ``warm`` past ones then ``rate``/s live for ``seconds``.
+    Returns how many were sent."""
+    from deploy.artifacts import jvm_ops_jar, kafka_jars_dir
+
+    cp = f"{jvm_ops_jar()}:{kafka_jars_dir(stack.settings.cache_dir)}/*"
+    cmd = ["java", "-cp", cp, "vigil.flink.tools.BenchReadings", "--bootstrap", stack.kafka_bootstrap,
+           "--topic", topic, "--devices", str(devices), "--seed", str(seed)]
+    if rate > 0:
+        cmd += ["--rate", str(rate), "--seconds", str(seconds), "--warm", str(warm)]
+    else:
+        cmd += ["--steps", str(steps)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)  # noqa: S603
+    if proc.returncode != 0:
+        raise RuntimeError(f"load generator failed: {proc.stderr[-3000:]}")
+    return int(json.loads(proc.stdout.strip().splitlines()[-1])["sent"])
 
 
-def _producer(bootstrap: str):  # noqa: ANN202
-    from kafka import KafkaProducer
+# ------------------------------------------------------------------ processes: CPU and memory
+class ProcSampler:
+    """CPU seconds and peak resident memory per role (jobmanager, taskmanager, python workers
+    = the TaskManager's process group minus itself, kafka), sampled from ``/proc`` every 0.5 s
+    while running, so workers that exit before the end still count."""
 
-    return KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=512 * 1024, acks=1,
-                         compression_type=None)
+    def __init__(self, stack: Any) -> None:
+        self.stack = stack
+        self._stop = threading.Event()
+        self._cpu0: dict[int, float] = {}
+        self._cpu: dict[int, float] = {}
+        self._role: dict[int, str] = {}
+        self.peak_rss: dict[str, int] = {}
+        self._threads0: dict[tuple[int, int], float] = {}
+        self._threads: dict[tuple[int, int], tuple[str, float]] = {}
+        self._baseline = True  # the first sample: processes that exist already start from there
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _pids(self) -> dict[int, str]:
+        from deploy.procs import group_members
+
+        out: dict[int, str] = {}
+        for name, role in (("flink-jobmanager", "jobmanager"), ("kafka", "kafka")):
+            rec = self.stack.registry.get(name)
+            if rec is not None:
+                out[rec.pid] = role
+        tm = self.stack.registry.get("flink-taskmanager")
+        if tm is not None:
+            for pid in group_members(tm.pid):
+                out[pid] = "taskmanager" if pid == tm.pid else "python_workers"
+        return out
+
+    def _sample(self) -> None:
+        from deploy.procs import cpu_seconds, rss_bytes, thread_cpu_seconds
+
+        rss: dict[str, int] = {}
+        for pid, role in self._pids().items():
+            c, r = cpu_seconds(pid), rss_bytes(pid)
+            if c is None or r is None:
+                continue
+            if role in ("taskmanager", "python_workers"):
+                for tid, (name, tc) in thread_cpu_seconds(pid).items():
+                    self._threads0.setdefault((pid, tid), tc if self._baseline else 0.0)
+                    self._threads[(pid, tid)] = (name, tc)
+            self._role[pid] = role
+            self._cpu0.setdefault(pid, c if self._baseline else 0.0)
+            self._cpu[pid] = c
+            rss[role] = rss.get(role, 0) + r
+        for role, r in rss.items():
+            self.peak_rss[role] = max(self.peak_rss.get(role, 0), r)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._sample()
+
+    def __enter__(self) -> "ProcSampler":
+        self._sample()
+        self._baseline = False  # processes appearing later count from zero
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._t.join(5)
+        self._sample()
+
+    def result(self) -> dict[str, Any]:
+        cpu: dict[str, float] = {}
+        for pid, c in self._cpu.items():
+            role = self._role[pid]
+            cpu[role] = cpu.get(role, 0.0) + c - self._cpu0.get(pid, 0.0)
+        threads: dict[str, float] = {}
+        for key, (name, c) in self._threads.items():
+            threads[name] = threads.get(name, 0.0) + c - self._threads0.get(key, 0.0)
+        top = sorted(threads.items(), key=lambda kv: -kv[1])[:10]
+        return {"cpu_s": {k: round(v, 1) for k, v in sorted(cpu.items())},
+                "peak_rss_mb": {k: round(v / 2**20) for k, v in sorted(self.peak_rss.items())},
+                "taskmanager_threads_cpu_s": {k: round(v, 1) for k, v in top if v >= 0.05}}
 
 
-def preload(bootstrap: str, topic: str, devices: int, steps: int, seed: int = 0) -> int:
-    """Write ``devices × steps`` readings (time-ordered, 1 s apart per device); returns count."""
-    rng = random.Random(seed)
-    p = _producer(bootstrap)
-    t0 = int(time.time() * 1000) - steps * 1000
-    n = 0
-    for i in range(steps):
-        for d in range(devices):
-            p.send(topic, value=reading_bytes(d, t0 + i * 1000, rng), key=f"pump-{d:04d}".encode())
-            n += 1
-    p.flush(120)
-    p.close()
-    return n
-
-
+# ------------------------------------------------------------------ runs
 def append_times(bootstrap: str, topic: str, expect: int, timeout_s: float,
                  read_committed: bool = False) -> list[int]:
     """Broker append timestamps (LogAppendTime) of up to ``expect`` records of ``topic``."""
     from kafka import KafkaConsumer, TopicPartition
 
     c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                      isolation_level="read_committed" if read_committed else "read_uncommitted")
+                      isolation_level="read_committed" if read_committed else "read_uncommitted",
+                      fetch_max_bytes=64 << 20, max_partition_fetch_bytes=16 << 20)
     try:
         parts = c.partitions_for_topic(topic) or {0}
         c.assign([TopicPartition(topic, p) for p in parts])
@@ -128,7 +215,7 @@ def append_times(bootstrap: str, topic: str, expect: int, timeout_s: float,
         deadline = time.monotonic() + timeout_s
         idle_since = None
         while len(out) < expect and time.monotonic() < deadline:
-            batch = c.poll(timeout_ms=1000, max_records=20_000)
+            batch = c.poll(timeout_ms=1000, max_records=50_000)
             got = sum(len(v) for v in batch.values())
             for recs in batch.values():
                 out.extend(r.timestamp for r in recs)
@@ -151,14 +238,36 @@ def _run_job(stack: Any, job: str, args: list[str]) -> str:
     return j.job_id
 
 
-def _stop(stack: Any, job_id: str) -> None:
+def _finish(stack: Any, job_id: str, timeout_s: float = 120.0) -> None:
+    """Wait for a bounded job to finish (its last checkpoint included), else cancel it."""
     from jobs.submit import cancel, job_state
 
+    deadline = time.monotonic() + timeout_s
     try:
-        if job_state(job_id, stack) not in ("FINISHED", "CANCELED", "FAILED"):
-            cancel(job_id, stack)
+        while time.monotonic() < deadline:
+            if job_state(job_id, stack) in ("FINISHED", "CANCELED", "FAILED"):
+                return
+            time.sleep(1)
+        cancel(job_id, stack)
     except Exception:  # noqa: BLE001 - best effort
         pass
+
+
+def checkpoint_stats(stack: Any, job_id: str) -> dict[str, Any]:
+    """Completed/failed checkpoint counts, the latest checkpoint's sizes, durations p50/max."""
+    import httpx
+
+    try:
+        r = httpx.get(f"{stack.flink_rest_url}/jobs/{job_id}/checkpoints", timeout=10).json()
+    except Exception:  # noqa: BLE001 - a job without checkpoints stats
+        return {}
+    latest = (r.get("latest") or {}).get("completed") or {}
+    summ = r.get("summary") or {}
+    dur = summ.get("end_to_end_duration") or {}
+    return {"completed": (r.get("counts") or {}).get("completed"), "failed": (r.get("counts") or {}).get("failed"),
+            "latest_state_size_mb": round(latest.get("state_size", 0) / 2**20, 1),
+            "latest_checkpointed_size_mb": round(latest.get("checkpointed_size", 0) / 2**20, 1),
+            "duration_ms_p50": dur.get("p50"), "duration_ms_max": dur.get("max")}
 
 
 def _rate(times: list[int], readings: int) -> tuple[float | None, float]:
@@ -168,16 +277,22 @@ def _rate(times: list[int], readings: int) -> tuple[float | None, float]:
     return (round(readings / span, 1) if span > 0 else None), span
 
 
-def _pct(xs: list[float], q: float) -> float:
-    if not xs:
-        return float("nan")
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+def bounded_run(stack: Any, job: str, args: list[str], out_topic: str, expect: int, covered: int) -> dict[str, Any]:
+    """One bounded job over a preloaded topic: readings/s (None when incomplete), output span,
+    CPU and memory per process and per TaskManager thread, checkpoint statistics. The output
+    is read after the job finished: a consumer reading it meanwhile would compete for the cores."""
+    with ProcSampler(stack) as procs:
+        jid = _run_job(stack, job, args)
+        _finish(stack, jid, timeout_s=3600)
+    times = append_times(stack.kafka_bootstrap, out_topic, expect, 600)
+    rate, span = _rate(times, covered)
+    return {"outputs": len(times), "outputs_expected": expect, "readings_covered": covered,
+            "span_s": round(span, 2), "readings_per_s": rate if len(times) >= expect else None,
+            **procs.result(), "checkpoints": checkpoint_stats(stack, jid)}
 
 
-def _anomaly_args(bundle: Path, prefix: str, group: str, delivery: str, checkpoint_ms: int, python_mode: str,
-                  parallelism: int, job_args: list[str] | None, *extra: str,
-                  input_topic: str | None = None) -> list[str]:
+def _anomaly_args(bundle: Path, prefix: str, group: str, delivery: str, checkpoint_ms: int, parallelism: int,
+                  job_args: list[str] | None, *extra: str, input_topic: str | None = None) -> list[str]:
     """Arguments of one anomaly-job run reading ``input_topic`` (default ``<prefix>-in``) and
     writing ``<prefix>-scores|anom|dlq|drift``; ``extra``, then the user's ``job_args`` (they
     win), last."""
@@ -185,23 +300,45 @@ def _anomaly_args(bundle: Path, prefix: str, group: str, delivery: str, checkpoi
     return ["--parallelism", str(parallelism), "--bundle", str(bundle),
             "--input-topic", input_topic or f"{prefix}-in",
             "--group-id", group, "--emit-scores", "--delivery", delivery,
-            "--checkpoint-ms", str(checkpoint_ms), "--python-mode", python_mode,
+            "--checkpoint-ms", str(checkpoint_ms),
             *(a for k, v in topics.items() for a in ("--set", f"topic_{k}={prefix}-{v}")),
             *extra, *(job_args or [])]
 
 
+def _create_topics(stack: Any, tag: str, names: list[str], log_append: list[str], partitions: int = 1) -> None:
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    try:
+        admin.create_topics([NewTopic(f"{tag}-{n}", partitions if n == "in" else 1, 1,
+                                      topic_configs={"message.timestamp.type": "LogAppendTime"} if n in log_append else {})
+                             for n in names])
+    finally:
+        admin.close()
+
+
+def anomaly_run(stack: Any, bdir: Path, tag: str, t_in: str, devices: int, n: int, window: int, slide: int,
+                checkpoint_ms: int, parallelism: int, job_args: list[str] | None) -> dict[str, Any]:
+    """The anomaly job bounded over ``t_in`` (``n`` readings of ``devices``), at-least-once."""
+    _create_topics(stack, tag, ["scores", "anom", "dlq", "drift"], ["scores"])
+    steps = n // devices
+    expect = devices * (1 + (steps - window) // slide) if steps >= window else 0
+    args = _anomaly_args(bdir, tag, f"{tag}-grp", "at-least-once", checkpoint_ms, parallelism, job_args,
+                         "--starting-offsets", "earliest", "--bounded", input_topic=t_in)
+    return bounded_run(stack, "anomaly", args, f"{tag}-scores", expect, n - devices * (window - 1))
+
+
 def latency_run(stack: Any, bundle: Path, rate: float, seconds: float, devices: int, delivery: str,
-                checkpoint_ms: int, python_mode: str, tag: str, window: int = 60,
-                warm_rate: float = 500.0, parallelism: int = 1,
+                checkpoint_ms: int, tag: str, window: int = 60, parallelism: int = 1,
                 job_args: list[str] | None = None) -> dict[str, Any]:
-    """Anomaly job on ``latest``; paced producer at ``rate`` readings/s; latency per window score."""
+    """Anomaly job on ``latest``; generator at ``rate`` readings/s; latency per window score."""
     from kafka import KafkaConsumer, TopicPartition
 
-    t_in, t_sc = f"{tag}-lat-in", f"{tag}-lat-scores"
-    stack.create_topics({t_in: parallelism, t_sc: 1, f"{tag}-lat-anom": 1, f"{tag}-lat-dlq": 1,
-                         f"{tag}-lat-drift": 1})
+    _create_topics(stack, f"{tag}-lat", ["in", "scores", "anom", "dlq", "drift"], [], parallelism)
+    t_sc = f"{tag}-lat-scores"
     job_id = _run_job(stack, "anomaly", _anomaly_args(
-        bundle, f"{tag}-lat", f"{tag}-lat-{delivery}", delivery, checkpoint_ms, python_mode, parallelism,
+        bundle, f"{tag}-lat", f"{tag}-lat-{delivery}", delivery, checkpoint_ms, parallelism,
         job_args, "--starting-offsets", "latest",
         "--set", "silent_after_ms=900000"))  # the warm-up → live pause is not a silence
     lat: list[float] = []
@@ -225,162 +362,121 @@ def latency_run(stack: Any, bundle: Path, rate: float, seconds: float, devices: 
     th = threading.Thread(target=consume, daemon=True)
     th.start()
     time.sleep(15)  # the source must have reached `latest` before the first reading is sent
-    rng = random.Random(1)
-    p = _producer(stack.kafka_bootstrap)
-    # warm-up: window−1 past readings per device, so live readings complete windows at once
-    # (at half rate a device gets a reading every devices/rate s; 60 of them would take minutes)
-    now = int(time.time() * 1000)
-    for i in range(window - 1):
-        for d in range(devices):
-            p.send(t_in, value=reading_bytes(d, now - (window - i) * 1000, rng), key=f"pump-{d:04d}".encode())
-    p.flush(120)
-    time.sleep(devices * (window - 1) / max(warm_rate, 1.0) * 1.3 + 10)  # let the job drain the warm-up
-    live_from = int(time.time() * 1000)
-    sent, t0 = 0, time.monotonic()
-    while time.monotonic() - t0 < seconds:
-        due = int((time.monotonic() - t0) * rate)
-        while sent < due:
-            d = sent % devices
-            p.send(t_in, value=reading_bytes(d, int(time.time() * 1000), rng), key=f"pump-{d:04d}".encode())
-            sent += 1
-        time.sleep(0.005)
-    p.flush(60)
-    achieved = sent / (time.monotonic() - t0)
+    # window−1 past readings per device first, so live readings complete windows at once
+    live_from = int(time.time() * 1000) + 1000
+    sent = generate(stack, f"{tag}-lat-in", devices, rate=rate, seconds=seconds, warm=window - 1)
+    achieved = (sent - devices * (window - 1)) / seconds
     time.sleep(max(5.0, 2 * checkpoint_ms / 1000))
     stop.set()
     th.join(10)
-    _stop(stack, job_id)
-    warm = [x for x, end in zip(lat, ends) if end >= live_from + 5000]  # live windows only
+    ckpt = checkpoint_stats(stack, job_id)
+    _finish(stack, job_id, timeout_s=0)
+    warm = sorted(x for x, end in zip(lat, ends) if end >= live_from + 5000)  # live windows only
     return {"delivery": delivery, "target_rate": round(rate, 1), "achieved_send_rate": round(achieved, 1),
             "seconds": seconds, "checkpoint_ms": checkpoint_ms, "windows": len(warm),
             "p50_ms": round(_pct(warm, 0.5), 1), "p99_ms": round(_pct(warm, 0.99), 1),
-            "max_ms": round(max(warm), 1) if warm else None}
+            "max_ms": round(warm[-1], 1) if warm else None, "checkpoints": ckpt}
 
 
-def latency_pair(stack: Any, bdir: Path, rate: float, max_rate: float, seconds: float, devices: int,
-                 checkpoint_ms: int, mode: str, tag: str, window: int, parallelism: int = 1,
-                 job_args: list[str] | None = None) -> list[dict[str, Any]]:
-    """The at-least-once and exactly-once latency runs at ``rate``."""
-    return [latency_run(stack, bdir, rate, seconds, devices, d, checkpoint_ms, mode, f"{tag}-{d[:2]}",
-                        window, max_rate, parallelism, job_args) for d in ("at-least-once", "exactly-once")]
+def _pct(xs: list[float], q: float) -> float:
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
-def rerun_latency(out: Path, seconds: float = 60.0, fraction: float = 0.5,
-                  job_args: list[str] | None = None) -> dict[str, Any]:
-    """Repeat only the latency runs of an existing result file (same setup, its max rate;
-    ``job_args`` replace the recorded extra job arguments when given)."""
-    from deploy.stack import Stack
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
 
-    r = json.loads(out.read_text())
-    stack = Stack()
-    stack.up()
-    s = r["setup"]
-    bdir = Path(s["bundle"])
-    if not (bdir / "manifest.json").exists():
-        import tempfile
-
-        bdir = build_bench_bundle(Path(tempfile.mkdtemp(prefix="vigil-bench-")))
-    rate = r["anomaly_job"]["readings_per_s"]
-    if not rate:
-        raise ValueError(f"{out} has no measured max rate for the anomaly job; run `vigil bench job` first")
-    if r.get("latency"):  # keep earlier latency runs (other fractions) beside the new one
-        r.setdefault("latency_earlier", []).append({"fraction": r.get("latency_fraction", 0.5),
-                                                    "date": r.get("latency_date", r["date"]),
-                                                    "runs": r["latency"]})
-    r["latency_fraction"] = fraction
-    r["latency"] = latency_pair(stack, bdir, fraction * rate, rate, seconds, s["devices"], s["checkpoint_ms"],
-                                s["python_mode"], f"bench-{uuid.uuid4().hex[:8]}", s["window"],
-                                s.get("parallelism", 1), s.get("job_args") if job_args is None else job_args)
-    if job_args is not None:
-        r["latency_job_args"] = job_args
-    r["latency_date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    out.write_text(json.dumps(r, indent=2))
-    return r
+    return {p: version(p) for p in ("apache-flink", "onnxruntime", "numpy", "pandas", "pyarrow")} | \
+        {"python": platform.python_version(), "java": _java_version()}
 
 
-def run_bench(devices: int = 1000, steps: int = 400, latency_seconds: float = 60.0,
-              latency_fraction: float = 0.5, checkpoint_ms: int = 2000, python_mode: str = "auto",
-              bundle: str | None = None, out: Path | None = None, skip_latency: bool = False,
-              parallelism: int = 1, job_args: list[str] | None = None) -> dict[str, Any]:
-    """Run the whole benchmark on the stack (starting it if needed); writes ``out`` JSON."""
-    import os
+def _java_version() -> str:
+    try:
+        out = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr  # noqa: S603, S607
+        return out.splitlines()[0] if out else "?"
+    except OSError:
+        return "?"
+
+
+def run_bench(devices: int = 1000, steps: int = 1000, latency_seconds: float = 60.0,
+              latency_fraction: float = 0.5, checkpoint_ms: int = 2000, bundle: str | None = None,
+              out: Path | None = None, skip_latency: bool = False, parallelism: int = 1,
+              job_args: list[str] | None = None, scaling: list[int] | None = None,
+              heap: bool = True) -> dict[str, Any]:
+    """Run the whole benchmark on the stack (starting it if needed); writes ``out`` JSON.
+    ``scaling``: device counts for the scaling runs besides ``devices`` (default 10k, 100k;
+    ``[]`` for none); ``heap``: also run the anomaly job with the heap state backend."""
     import tempfile
 
     from deploy.stack import Stack
-    from jobs.anomaly_job import python_mode as resolve_mode
 
     stack = Stack()
     stack.up()
     tag = f"bench-{uuid.uuid4().hex[:8]}"
     bdir = Path(bundle) if bundle else build_bench_bundle(Path(tempfile.mkdtemp(prefix="vigil-bench-")))
-    spec_window = json.loads((bdir / "manifest.json").read_text())["feature_spec"]["window"] \
-        if (bdir / "manifest.json").exists() else 60
-    env_lib = stack.flink_env().get("FLINK_LIB_DIR", "")
-    os.environ.setdefault("FLINK_LIB_DIR", env_lib)
-    mode = resolve_mode(python_mode)
+    spec = json.loads((bdir / "manifest.json").read_text())["feature_spec"]
+    window, slide = spec["window"], spec.get("slide", 10)
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    load0 = list(os.getloadavg())
 
+    _create_topics(stack, tag, ["in", "sql-out", "pt-out", "pt-dlq"], ["sql-out", "pt-out"], parallelism)
     t_in = f"{tag}-in"
-    lat_cfg = {"message.timestamp.type": "LogAppendTime"}
-    stack.create_topics({t_in: parallelism})  # one source split per subtask
-    _create_with_config(stack, [f"{tag}-pt-out", f"{tag}-scores", f"{tag}-sk-scores"], lat_cfg)
-    stack.create_topics({t: 1 for t in [f"{tag}-pt-dlq", f"{tag}-anom", f"{tag}-dlq", f"{tag}-drift",
-                                        f"{tag}-sk-anom", f"{tag}-sk-dlq", f"{tag}-sk-drift"]})
-    n = preload(stack.kafka_bootstrap, t_in, devices, steps)
+    n = generate(stack, t_in, devices, steps=steps)
 
-    # 1a. passthrough, bounded, at-least-once
-    pt = _run_job(stack, "passthrough", ["--parallelism", str(parallelism),
-                                         "--input-topic", t_in, "--output-topic", f"{tag}-pt-out",
-                                         "--dlq-topic", f"{tag}-pt-dlq", "--starting-offsets", "earliest",
-                                         "--bounded", "--delivery", "at-least-once", "--python-mode", "process"])
-    pt_times = append_times(stack.kafka_bootstrap, f"{tag}-pt-out", n, 900)
-    _stop(stack, pt)
-    pt_rate, pt_span = _rate(pt_times, len(pt_times))
+    # 1. the anchor: pure-JVM SQL passthrough
+    anchor = bounded_run(stack, "sql_passthrough", ["--input-topic", t_in, "--output-topic", f"{tag}-sql-out",
+                                                    "--parallelism", str(parallelism), "--bounded"],
+                         f"{tag}-sql-out", n, n)
+    # 2. the project passthrough: one Python parse per reading
+    pt = bounded_run(stack, "passthrough", ["--parallelism", str(parallelism), "--input-topic", t_in,
+                                            "--output-topic", f"{tag}-pt-out", "--dlq-topic", f"{tag}-pt-dlq",
+                                            "--starting-offsets", "earliest", "--bounded",
+                                            "--delivery", "at-least-once"], f"{tag}-pt-out", n, n)
+    # 3. the anomaly job, RocksDB (and heap)
+    job = anomaly_run(stack, bdir, f"{tag}-job", t_in, devices, n, window, slide, checkpoint_ms, parallelism, job_args)
+    job_heap = anomaly_run(stack, bdir, f"{tag}-heap", t_in, devices, n, window, slide, checkpoint_ms, parallelism,
+                           [*(job_args or []), "--state-backend", "hashmap"]) if heap else None
+    anchor_rate = anchor["readings_per_s"]
 
-    slide = json.loads((bdir / "manifest.json").read_text())["feature_spec"].get("slide", 10)
-    n_windows = devices * (1 + (steps - spec_window) // slide) if steps >= spec_window else 0
-    covered = n - devices * (spec_window - 1)
-
-    def bounded_run(job: str, prefix: str, count_key: str) -> dict[str, Any]:
-        """One bounded run's record: windows seen (under ``count_key``), readings/s (None when
-        incomplete) and the output span."""
-        jid = _run_job(stack, job, _anomaly_args(
-            bdir, prefix, f"{prefix}-{job}", "at-least-once", checkpoint_ms, mode, parallelism, job_args,
-            "--starting-offsets", "earliest", "--bounded", input_topic=t_in))
-        times = append_times(stack.kafka_bootstrap, f"{prefix}-scores", n_windows, 1800)
-        _stop(stack, jid)
-        rate, span = _rate(times, covered)
-        return {count_key: len(times), "windows_expected": n_windows, "readings_covered": covered,
-                "span_s": round(span, 2), "readings_per_s": rate if len(times) >= n_windows else None}
-
-    # 1b. keyed-state skeleton (jobs/skeleton_job.py): the ceiling of this job shape
-    skeleton = bounded_run("skeleton", f"{tag}-sk", "windows_emitted")
-    # 1c. anomaly job, bounded, at-least-once
-    anomaly = bounded_run("anomaly", tag, "windows_scored")
-    job_rate = anomaly["readings_per_s"]
-
-    def vs_passthrough(rate: float | None) -> float | None:
-        return round(rate / pt_rate, 3) if rate and pt_rate else None
+    def vs_anchor(rate: float | None) -> float | None:
+        return round(rate / anchor_rate, 3) if rate and anchor_rate else None
 
     result: dict[str, Any] = {
-        "bench": "job", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "loadavg_at_start": list(os.getloadavg())},
+        "bench": "job", "date": started,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "loadavg_at_start": load0},
+        "versions": _versions(),
         "setup": {"devices": devices, "sensors": len(SENSORS), "steps_per_device": steps, "readings": n,
-                  "window": spec_window, "slide": slide, "bundle": str(bdir), "python_mode": mode,
+                  "window": window, "slide": slide, "bundle": str(bdir), "state_backend": "rocksdb",
                   "parallelism": parallelism, "checkpoint_ms": checkpoint_ms, "job_args": job_args or []},
-        "passthrough": {"records_out": len(pt_times), "span_s": round(pt_span, 2),
-                        "readings_per_s": pt_rate},
-        "keyed_skeleton": skeleton,
-        "anomaly_job": anomaly,
-        "job_vs_passthrough": vs_passthrough(job_rate),
-        "skeleton_vs_passthrough": vs_passthrough(skeleton["readings_per_s"]),
-        "targets": {"readings_per_s": 20000, "job_vs_passthrough": 0.5, "p99_alo_ms": 1000,
-                    "p99_eo_ms": checkpoint_ms + 1000},
+        "sql_passthrough": anchor, "passthrough": pt, "anomaly_job": job,
+        "job_vs_sql_passthrough": vs_anchor(job["readings_per_s"]),
+        "passthrough_vs_sql_passthrough": vs_anchor(pt["readings_per_s"]),
+        "targets": {"job_vs_sql_passthrough": 0.5, "readings_per_s_aim": 100_000, "p99_alo_ms": 500,
+                    "p99_eo_ms": checkpoint_ms + 500, "scaling_100k_vs_1k": 0.7},
     }
+    if job_heap is not None:
+        result["anomaly_job_heap"] = job_heap
+        result["job_heap_vs_sql_passthrough"] = vs_anchor(job_heap["readings_per_s"])
+    job_rate = job["readings_per_s"]
     if not skip_latency and job_rate:
         result["latency_fraction"] = latency_fraction
-        result["latency"] = latency_pair(stack, bdir, latency_fraction * job_rate, job_rate, latency_seconds,
-                                         devices, checkpoint_ms, mode, tag, spec_window, parallelism, job_args)
+        result["latency"] = [latency_run(stack, bdir, latency_fraction * job_rate, latency_seconds, devices, d,
+                                         checkpoint_ms, f"{tag}-{d[:2]}", window, parallelism, job_args)
+                             for d in ("at-least-once", "exactly-once")]
+    scale = {str(devices): {k: job[k] for k in ("readings_per_s", "peak_rss_mb", "checkpoints")}}
+    for d in (SCALING_STEPS if scaling is None else scaling):
+        s_steps = SCALING_STEPS.get(d, max(window + 40, 100))
+        s_tag = f"{tag}-d{d}"
+        _create_topics(stack, s_tag, ["in"], [], parallelism)
+        s_n = generate(stack, f"{s_tag}-in", d, steps=s_steps, seed=1)
+        r = anomaly_run(stack, bdir, s_tag, f"{s_tag}-in", d, s_n, window, slide, checkpoint_ms, parallelism, job_args)
+        scale[str(d)] = {"readings": s_n, "steps_per_device": s_steps,
+                         **{k: r[k] for k in ("readings_per_s", "span_s", "peak_rss_mb", "cpu_s", "checkpoints")}}
+    result["device_scaling"] = scale
+    big = scale.get("100000", {}).get("readings_per_s")
+    result["scaling_100k_vs_1k"] = round(big / job_rate, 3) if big and job_rate else None
     result["loadavg_at_end"] = list(os.getloadavg())
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -388,33 +484,26 @@ def run_bench(devices: int = 1000, steps: int = 400, latency_seconds: float = 60
     return result
 
 
-def _create_with_config(stack: Any, topics: list[str], config: dict[str, str]) -> None:
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-
-    admin = KafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
-    try:
-        admin.create_topics([NewTopic(t, 1, 1, topic_configs=config) for t in topics])
-    finally:
-        admin.close()
-
-
 def summary(r: dict[str, Any]) -> str:
     """Human-readable lines of a result."""
-    def rate(x: float | None) -> str:
-        return "not measurable (output span under 1 ms: use more --steps)" if x is None else f"{x} readings/s"
+    def rate(x: dict[str, Any]) -> str:
+        v = x.get("readings_per_s")
+        return "incomplete (see outputs)" if v is None else f"{v:,.0f} readings/s"
 
-    lines = [f"passthrough: {rate(r['passthrough']['readings_per_s'])}"]
-    if "keyed_skeleton" in r:
-        lines.append(f"keyed-state skeleton: {rate(r['keyed_skeleton']['readings_per_s'])}, "
-                     f"ratio {r.get('skeleton_vs_passthrough')}")
-    lines.append(f"anomaly job: {rate(r['anomaly_job']['readings_per_s'])} "
-                 f"({r['anomaly_job']['windows_scored']}/{r['anomaly_job']['windows_expected']} windows), "
-                 f"ratio {r['job_vs_passthrough']}")
+    lines = [f"SQL passthrough (anchor, no Python): {rate(r['sql_passthrough'])}",
+             f"project passthrough (Python parse): {rate(r['passthrough'])}, "
+             f"ratio {r.get('passthrough_vs_sql_passthrough')}",
+             f"anomaly job (RocksDB): {rate(r['anomaly_job'])} ({r['anomaly_job']['outputs']}/"
+             f"{r['anomaly_job']['outputs_expected']} windows), ratio {r['job_vs_sql_passthrough']}"]
+    if "anomaly_job_heap" in r:
+        lines.append(f"anomaly job (heap): {rate(r['anomaly_job_heap'])}, ratio {r.get('job_heap_vs_sql_passthrough')}")
     for lt in r.get("latency", []):
-        lines.append(f"latency {lt['delivery']} @ {lt['achieved_send_rate']}/s: p50 {lt['p50_ms']} ms, "
+        lines.append(f"latency {lt['delivery']} @ {lt['achieved_send_rate']:,.0f}/s: p50 {lt['p50_ms']} ms, "
                      f"p99 {lt['p99_ms']} ms ({lt['windows']} windows)")
+    for d, s in (r.get("device_scaling") or {}).items():
+        lines.append(f"{int(d):,} devices: {s.get('readings_per_s')} readings/s, peak RSS {s.get('peak_rss_mb')} MB, "
+                     f"state {s.get('checkpoints', {}).get('latest_state_size_mb')} MB")
     return "\n".join(lines)
 
 
-__all__ = ["run_bench", "rerun_latency", "summary", "build_bench_bundle"]
+__all__ = ["run_bench", "summary", "build_bench_bundle", "generate"]

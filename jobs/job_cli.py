@@ -20,32 +20,31 @@ job_app = typer.Typer(help="The anomaly job: checks before submission.", no_args
 @bench_app.command("job")
 def bench_job(
     devices: Annotated[int, typer.Option(help="Simulated devices (8 sensors each).")] = 1000,
-    steps: Annotated[int, typer.Option(help="Readings per device pre-loaded for the max-rate runs (400: a short run overstates the sustained rate, see docs/job.md).")] = 400,
+    steps: Annotated[int, typer.Option(help="Readings per device preloaded for the max-rate runs (aim for "
+                                             "≥ 15 s of output: short runs overstate rates).")] = 1000,
     latency_seconds: Annotated[float, typer.Option(help="Length of each paced latency run.")] = 60.0,
     latency_fraction: Annotated[float, typer.Option(help="Latency runs send at this fraction of max rate.")] = 0.5,
     checkpoint_ms: Annotated[int, typer.Option(help="Checkpoint interval of the anomaly job.")] = 2000,
-    python_mode: Annotated[str, typer.Option(help="auto | thread | process")] = "auto",
-    parallelism: Annotated[int, typer.Option("--parallelism", "-p", help="Parallelism of the three jobs; the "
+    parallelism: Annotated[int, typer.Option("--parallelism", "-p", help="Parallelism of the jobs; the "
                                              "input topics get as many partitions.")] = 1,
     job_arg: Annotated[Optional[list[str]], typer.Option(
-        "--job-arg", help="Extra anomaly-job argument, repeatable (e.g. --job-arg=--bundle-size "
-                          "--job-arg=2000); with --latency-only it replaces the recorded ones.")] = None,
+        "--job-arg", help="Extra anomaly-job argument, repeatable (e.g. --job-arg=--bundle-ms --job-arg=20).")] = None,
+    scale: Annotated[Optional[list[int]], typer.Option(
+        "--scale", help="Device counts of the scaling runs, repeatable (default 10000 and 100000).")] = None,
+    no_scaling: Annotated[bool, typer.Option(help="Skip the device-scaling runs.")] = False,
+    no_heap: Annotated[bool, typer.Option(help="Skip the heap-state-backend run.")] = False,
     bundle: Annotated[Optional[str], typer.Option(help="Bundle dir (default: a fresh 100-tree Isolation Forest).")] = None,
     skip_latency: Annotated[bool, typer.Option(help="Only the max-rate runs.")] = False,
-    latency_only: Annotated[bool, typer.Option(help="Only redo the latency runs of an existing --out file.")] = False,
     out: Annotated[Path, typer.Option(help="Result JSON.")] = Path("bench-results/job.json"),
 ) -> None:
-    """Anomaly job vs passthrough and keyed-state skeleton on the local stack: readings/s and event-to-alert p50/p99."""
-    from jobs.bench import rerun_latency, run_bench, summary
+    """Anomaly job vs the pure-JVM SQL passthrough (the anchor) and the Python passthrough on the
+    local stack: readings/s, CPU per process, event-to-alert p50/p99, device scaling."""
+    from jobs.bench import run_bench, summary
 
-    if latency_only:
-        r = rerun_latency(out, latency_seconds, latency_fraction, job_arg)
-        typer.echo(summary(r))
-        return
     r = run_bench(devices=devices, steps=steps, latency_seconds=latency_seconds,
-                  latency_fraction=latency_fraction, checkpoint_ms=checkpoint_ms, python_mode=python_mode,
-                  bundle=bundle, out=out, skip_latency=skip_latency, parallelism=parallelism,
-                  job_args=job_arg)
+                  latency_fraction=latency_fraction, checkpoint_ms=checkpoint_ms, bundle=bundle, out=out,
+                  skip_latency=skip_latency, parallelism=parallelism, job_args=job_arg,
+                  scaling=[] if no_scaling else scale, heap=not no_heap)
     typer.echo(summary(r))
     typer.echo(f"written {out}")
 

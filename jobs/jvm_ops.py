@@ -46,6 +46,7 @@ def jvm_settings(cfg: JobConfig, manifest: Manifest) -> dict[str, Any]:
         "emit_scores": cfg.emit_scores,
         "archive": bool(cfg.archive_path),
         "state_ttl_ms": cfg.state_ttl_ms,
+        "device_cache_mb": cfg.device_cache_mb,
         "out_of_orderness_ms": cfg.out_of_orderness_ms,
         "idle_timeout_ms": cfg.idle_timeout_ms,
     }

@@ -192,7 +192,16 @@ def _mutated(draw) -> bytes:
     return raw
 
 
-MESSAGES = st.one_of(_reading_json(), _reading_json(), _mutated(), st.binary(max_size=40),
+# decimal literals with many digits, near-halfway cases and extremes: both parsers must round alike
+_number_text = st.one_of(
+    st.from_regex(r"-?(0|[1-9][0-9]{0,25})(\.[0-9]{1,25})?([eE][-+]?[0-9]{1,3})?", fullmatch=True),
+    st.sampled_from(["9007199254740993", "2.2250738585072011e-308", "4.9e-324", "1.7976931348623157e308",
+                     "1.7976931348623159e308", "0.30000000000000004", "123456789012345678901234567890"]))
+_literal_reading = st.builds(
+    lambda v: b'{"device_id": "d", "ts": 1795442400000, "values": {"s2": ' + v.encode() + b', "other": ' + v.encode() + b"}}",
+    _number_text)
+
+MESSAGES = st.one_of(_reading_json(), _reading_json(), _mutated(), st.binary(max_size=40), _literal_reading,
                      st.builds(lambda n: (b"[" * n) + (b"]" * n), st.sampled_from([1, 900, 1024, 1025, 3000])),
                      st.builds(lambda d: b'{"device_id": "d", "ts": 1, "values": {"s0": ' + d.encode() + b"}}",
                                st.text(alphabet="0123456789", min_size=300, max_size=400)))

@@ -1,8 +1,8 @@
 package vigil.flink.device;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
-import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 import org.apache.flink.api.common.typeutils.base.TypeSerializerSingleton;
 import org.apache.flink.core.memory.DataInputView;
@@ -47,33 +47,24 @@ public final class DeviceStateSerializer extends TypeSerializerSingleton<DeviceS
 
     @Override
     public void serialize(DeviceState d, DataOutputView out) throws IOException {
-        out.writeByte(VERSION);
-        out.writeInt(d.layout.length);
-        out.write(d.layout);
+        // one bulk write: element-wise writeFloat/writeLong through the view cost ~30 % of the
+        // device operator's time with RocksDB (JFR), a ByteBuffer fill is a few array copies
         RingBuffer b = d.buf;
         int s = b.s;
-        out.writeInt(s);
-        out.writeInt(b.cap);
-        out.writeBoolean(b.growable);
-        out.writeInt(b.n);
-        for (int i = 0; i < b.n; i++) {
-            out.writeLong(b.ts[i]);
-        }
-        for (int k = 0, m = b.n * s; k < m; k++) {
-            out.writeFloat(b.values[k]);
-        }
-        out.writeLong(d.maxTs);
-        out.writeInt(d.since);
-        out.writeLong(d.nextEnd);
-        out.writeLong(d.silentOpen);
+        int n = b.n;
+        ByteBuffer bb = ByteBuffer.allocate(1 + 4 + d.layout.length + 13 + 8 * n + 4 * n * s + 28 + 40 * s);
+        bb.put(VERSION).putInt(d.layout.length).put(d.layout);
+        bb.putInt(s).putInt(b.cap).put((byte) (b.growable ? 1 : 0)).putInt(n);
+        bb.asLongBuffer().put(b.ts, 0, n);
+        bb.position(bb.position() + 8 * n);
+        bb.asFloatBuffer().put(b.values, 0, n * s);
+        bb.position(bb.position() + 4 * n * s);
+        bb.putLong(d.maxTs).putInt(d.since).putLong(d.nextEnd).putLong(d.silentOpen);
         for (int j = 0; j < s; j++) {
-            out.writeDouble(d.lastVal[j]);
-            out.writeInt(d.sameRun[j]);
-            out.writeInt(d.missRun[j]);
-            out.writeLong(d.stuckOpen[j]);
-            out.writeLong(d.oorOpen[j]);
-            out.writeLong(d.missOpen[j]);
+            bb.putDouble(d.lastVal[j]).putInt(d.sameRun[j]).putInt(d.missRun[j])
+                    .putLong(d.stuckOpen[j]).putLong(d.oorOpen[j]).putLong(d.missOpen[j]);
         }
+        out.write(bb.array(), 0, bb.position());
     }
 
     @Override
@@ -87,24 +78,25 @@ public final class DeviceStateSerializer extends TypeSerializerSingleton<DeviceS
         in.readFully(d.layout);
         int s = in.readInt();
         int cap = in.readInt();
-        boolean growable = in.readBoolean();
+        boolean growable = in.readByte() != 0;
         int n = in.readInt();
         if (n > cap || n < 0) {
             throw new IOException("corrupt device state: n " + n + " > capacity " + cap);
         }
+        byte[] body = new byte[8 * n + 4 * n * s + 28 + 40 * s];
+        in.readFully(body);
+        ByteBuffer bb = ByteBuffer.wrap(body);
         long[] ts = new long[growable ? Math.max(n, Math.min(cap, 64)) : cap];
         float[] values = new float[ts.length * s];
-        for (int i = 0; i < n; i++) {
-            ts[i] = in.readLong();
-        }
-        for (int k = 0, m = n * s; k < m; k++) {
-            values[k] = in.readFloat();
-        }
+        bb.asLongBuffer().get(ts, 0, n);
+        bb.position(8 * n);
+        bb.asFloatBuffer().get(values, 0, n * s);
+        bb.position(8 * n + 4 * n * s);
         d.buf = new RingBuffer(cap, s, growable, n, ts, values);
-        d.maxTs = in.readLong();
-        d.since = in.readInt();
-        d.nextEnd = in.readLong();
-        d.silentOpen = in.readLong();
+        d.maxTs = bb.getLong();
+        d.since = bb.getInt();
+        d.nextEnd = bb.getLong();
+        d.silentOpen = bb.getLong();
         d.lastVal = new double[s];
         d.sameRun = new int[s];
         d.missRun = new int[s];
@@ -112,12 +104,12 @@ public final class DeviceStateSerializer extends TypeSerializerSingleton<DeviceS
         d.oorOpen = new long[s];
         d.missOpen = new long[s];
         for (int j = 0; j < s; j++) {
-            d.lastVal[j] = in.readDouble();
-            d.sameRun[j] = in.readInt();
-            d.missRun[j] = in.readInt();
-            d.stuckOpen[j] = in.readLong();
-            d.oorOpen[j] = in.readLong();
-            d.missOpen[j] = in.readLong();
+            d.lastVal[j] = bb.getDouble();
+            d.sameRun[j] = bb.getInt();
+            d.missRun[j] = bb.getInt();
+            d.stuckOpen[j] = bb.getLong();
+            d.oorOpen[j] = bb.getLong();
+            d.missOpen[j] = bb.getLong();
         }
         return d;
     }

@@ -34,6 +34,7 @@ public final class JobSettings implements Serializable {
     public final boolean emitScores;
     public final boolean archive;
     public final long stateTtlMs;
+    public final long deviceCacheMb;
     public final long outOfOrdernessMs;
     public final long idleTimeoutMs;
 
@@ -61,6 +62,7 @@ public final class JobSettings implements Serializable {
         emitScores = j.get("emit_scores").asBoolean();
         archive = j.get("archive").asBoolean();
         stateTtlMs = j.get("state_ttl_ms").asLong();
+        deviceCacheMb = j.get("device_cache_mb").asLong();
         outOfOrdernessMs = j.get("out_of_orderness_ms").asLong();
         idleTimeoutMs = j.get("idle_timeout_ms").asLong();
     }

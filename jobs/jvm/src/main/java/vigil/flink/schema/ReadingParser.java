@@ -5,6 +5,7 @@ import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.core.json.JsonReadFeature;
 import java.io.IOException;
 import java.io.Serializable;
@@ -85,7 +86,7 @@ public final class ReadingParser implements Serializable {
             throw new InvalidReading(Reasons.OVERSIZED, raw.length + " bytes > limit " + maxBytes);
         }
         checkUtf8(raw);
-        Map<String, Val> msg = document(raw);
+        SmallMap msg = document(raw);
         if (msg == null) {
             throw new InvalidReading(Reasons.NOT_OBJECT, "top level is not an object");
         }
@@ -106,18 +107,18 @@ public final class ReadingParser implements Serializable {
             String got = vals == null || vals.kind == Val.NULL ? "missing" : vals.typeName();
             throw new InvalidReading(Reasons.BAD_VALUES, "'values' must be an object, got " + got);
         }
-        Map<String, Val> m = vals.obj;
-        if (m.size() > MAX_SENSORS) {
-            throw new InvalidReading(Reasons.BAD_VALUES, m.size() + " sensors > limit " + MAX_SENSORS);
+        SmallMap m = vals.obj;
+        if (m.n > MAX_SENSORS) {
+            throw new InvalidReading(Reasons.BAD_VALUES, m.n + " sensors > limit " + MAX_SENSORS);
         }
-        if (m.containsKey("")) {
+        if (m.find("") >= 0) {
             throw new InvalidReading(Reasons.BAD_VALUES, "empty sensor name");
         }
         double[] spec = new double[nSpec];
         java.util.Arrays.fill(spec, Double.NaN);
-        for (Map.Entry<String, Val> e : m.entrySet()) {
-            Val v = e.getValue();
-            String name = e.getKey();
+        for (int k = 0; k < m.n; k++) {
+            Val v = m.vals[k];
+            String name = m.keys[k];
             if (v.kind == Val.NULL) {
                 continue;
             }
@@ -208,6 +209,7 @@ public final class ReadingParser implements Serializable {
         if (factory == null) {
             factory = JsonFactory.builder()
                     .enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS)
+                    .enable(StreamReadFeature.USE_FAST_DOUBLE_PARSER)
                     .streamReadConstraints(StreamReadConstraints.builder()
                             .maxNestingDepth(Integer.MAX_VALUE)
                             .maxNumberLength(Integer.MAX_VALUE)
@@ -239,7 +241,7 @@ public final class ReadingParser implements Serializable {
     private String orjsonDetail;
 
     /** The top-level object (null when the document is valid JSON but not an object). */
-    private Map<String, Val> document(byte[] raw) throws InvalidReading {
+    private SmallMap document(byte[] raw) throws InvalidReading {
         orjsonRefuses = false;
         orjsonDetail = null;
         Val root;
@@ -301,16 +303,17 @@ public final class ReadingParser implements Serializable {
 
     /**
      * One JSON value starting at token {@code t}. {@code keep}: build the object's map (the
-     * top level, and its "values"); other containers are only scanned.
+     * top level, and its "values"); {@code inKept}: the parent is such a map, so a scalar's value
+     * is needed. Everything else is only scanned (syntax, NaN tokens, orjson's refusals).
      */
-    private Val value(JsonParser p, JsonToken t, int depth, boolean keep, boolean isValues)
+    private Val value(JsonParser p, JsonToken t, int depth, boolean keep, boolean inKept)
             throws IOException, Verdict {
         switch (t) {
             case START_OBJECT: {
                 if (depth > MAX_DEPTH) {
                     throw new Verdict(Reasons.BAD_JSON, "depth limit exceeded");
                 }
-                Map<String, Val> m = keep ? new LinkedHashMap<>() : null;
+                SmallMap m = keep ? new SmallMap() : null;
                 JsonToken k;
                 while ((k = p.nextToken()) != JsonToken.END_OBJECT) {
                     if (k != JsonToken.FIELD_NAME) {
@@ -323,7 +326,7 @@ public final class ReadingParser implements Serializable {
                         throw new Verdict(Reasons.BAD_JSON, "unexpected end of data");
                     }
                     boolean keepChild = keep && depth == 1 && "values".equals(name);
-                    Val v = value(p, vt, depth + 1, keepChild, keepChild);
+                    Val v = value(p, vt, depth + 1, keepChild, keep);
                     if (m != null) {
                         m.put(name, v);
                     }
@@ -346,7 +349,7 @@ public final class ReadingParser implements Serializable {
             case VALUE_STRING: {
                 String s = p.getText();
                 checkSurrogates(s, this);
-                return Val.string(s);
+                return inKept ? Val.string(s) : Val.STR_VAL;
             }
             case VALUE_NUMBER_INT: {
                 if (p.getNumberType() == JsonParser.NumberType.BIG_INTEGER) {
@@ -359,25 +362,25 @@ public final class ReadingParser implements Serializable {
                     // and out of any time range either way
                     return Val.number(Val.INT, 0L, d, false);
                 }
+                if (!inKept) {
+                    return Val.NUM_VAL;
+                }
                 long l = p.getLongValue();
                 return Val.number(Val.INT, l, (double) l, true);
             }
             case VALUE_NUMBER_FLOAT: {
-                String txt = p.getText();
-                char c0 = txt.charAt(0);
-                boolean numeric = (c0 >= '0' && c0 <= '9')
-                        || (c0 == '-' && txt.length() > 1 && txt.charAt(1) >= '0' && txt.charAt(1) <= '9');
-                if (!numeric) {
+                if (p.isNaN()) { // a non-numeric token (Jackson reads them as NaN or infinities)
+                    String txt = p.getText();
                     if (txt.equals("NaN") || txt.equals("Infinity") || txt.equals("-Infinity")) {
                         throw new Verdict(Reasons.NON_FINITE, "JSON token " + txt + " is not a finite number");
                     }
                     throw new Verdict(Reasons.BAD_JSON, "unexpected token " + txt);
                 }
-                double d = Double.parseDouble(txt);
+                double d = p.getDoubleValue(); // correctly rounded (FastDoubleParser), as orjson
                 if (Double.isInfinite(d)) {
                     refuse("number is infinity when parsed as double");
                 }
-                return Val.number(Val.FLOAT, 0L, d, false);
+                return inKept ? Val.number(Val.FLOAT, 0L, d, false) : Val.NUM_VAL;
             }
             case VALUE_TRUE:
             case VALUE_FALSE:
@@ -389,17 +392,15 @@ public final class ReadingParser implements Serializable {
         }
     }
 
-    private static String valuesJson(Map<String, Val> m) {
-        StringBuilder sb = new StringBuilder(16 * m.size() + 2).append('{');
-        boolean first = true;
-        for (Map.Entry<String, Val> e : m.entrySet()) {
-            if (!first) {
+    private static String valuesJson(SmallMap m) {
+        StringBuilder sb = new StringBuilder(16 * m.n + 2).append('{');
+        for (int k = 0; k < m.n; k++) {
+            if (k > 0) {
                 sb.append(", ");
             }
-            first = false;
-            JsonText.quote(sb, e.getKey());
+            JsonText.quote(sb, m.keys[k]);
             sb.append(": ");
-            Val v = e.getValue();
+            Val v = m.vals[k];
             if (v.kind == Val.NULL) {
                 sb.append("null");
             } else {
@@ -409,19 +410,76 @@ public final class ReadingParser implements Serializable {
         return sb.append('}').toString();
     }
 
+    /**
+     * A JSON object's members as a Python dict holds them: insertion order of a key's first
+     * occurrence, its last value. Linear search: readings have a handful of keys (a hash index
+     * takes over past 32, so a 1,024-sensor message is not quadratic).
+     */
+    static final class SmallMap {
+        String[] keys = new String[8];
+        Val[] vals = new Val[8];
+        int n;
+        private Map<String, Integer> index;
+
+        int find(String k) {
+            if (index != null) {
+                Integer i = index.get(k);
+                return i == null ? -1 : i;
+            }
+            for (int i = 0; i < n; i++) {
+                if (keys[i] == k || keys[i].equals(k)) {
+                    return i;
+                }
+            }
+            return -1;
+        }
+
+        Val get(String k) {
+            int i = find(k);
+            return i < 0 ? null : vals[i];
+        }
+
+        void put(String k, Val v) {
+            int i = find(k);
+            if (i >= 0) {
+                vals[i] = v;
+                return;
+            }
+            if (n == keys.length) {
+                keys = java.util.Arrays.copyOf(keys, 2 * n);
+                vals = java.util.Arrays.copyOf(vals, 2 * n);
+            }
+            keys[n] = k;
+            vals[n] = v;
+            if (index == null && n == 32) {
+                index = new java.util.HashMap<>();
+                for (int j = 0; j < n; j++) {
+                    index.put(keys[j], j);
+                }
+            }
+            if (index != null) {
+                index.put(k, n);
+            }
+            n++;
+        }
+    }
+
     /** A parsed JSON value, as much of it as the checks need. */
     static final class Val {
         static final byte NULL = 0, BOOL = 1, INT = 2, FLOAT = 3, STR = 4, ARR = 5, OBJ = 6;
         static final Val NULL_VAL = new Val(NULL);
         static final Val BOOL_VAL = new Val(BOOL);
         static final Val ARRAY_VAL = new Val(ARR);
+        /** Placeholders for scalars nobody reads (inside containers that are only scanned). */
+        static final Val STR_VAL = new Val(STR);
+        static final Val NUM_VAL = new Val(FLOAT);
 
         final byte kind;
         long i;
         double d;
         boolean fitsLong;
         String s;
-        Map<String, Val> obj;
+        SmallMap obj;
 
         private Val(byte kind) {
             this.kind = kind;
@@ -441,7 +499,7 @@ public final class ReadingParser implements Serializable {
             return v;
         }
 
-        static Val object(Map<String, Val> m) {
+        static Val object(SmallMap m) {
             Val v = new Val(OBJ);
             v.obj = m;
             return v;

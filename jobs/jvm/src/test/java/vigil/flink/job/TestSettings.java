@@ -19,6 +19,6 @@ final class TestSettings {
                 + "\"parse\": {\"limits\": {\"a\": [-100.0, 100.0]}, \"max_bytes\": 65536, \"min_ts_ms\": 0},"
                 + "\"topic_readings\": \"sensor-readings\", \"model\": {\"name\": \"m\", \"version\": \"2026-12-06T10-00-00\"},"
                 + "\"emit_scores\": " + emitScores + ", \"archive\": " + archive + ","
-                + "\"state_ttl_ms\": 604800000, \"out_of_orderness_ms\": 1000, \"idle_timeout_ms\": 0}");
+                + "\"state_ttl_ms\": 604800000, \"device_cache_mb\": 16, \"out_of_orderness_ms\": 1000, \"idle_timeout_ms\": 0}");
     }
 }

@@ -11,24 +11,30 @@ import java.util.List;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
-import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.apache.flink.types.Row;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 import vigil.flink.schema.Reading;
 
 /** The device operator on Flink's keyed operator test harness (heap and RocksDB state). */
-class DeviceWindowsFunctionTest {
+class DeviceWindowsOperatorTest {
 
     private static final long T0 = 1_795_442_400_000L;
 
     private static KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> harness(boolean rocksdb)
             throws Exception {
+        return harness(rocksdb, -1);
+    }
+
+    /** {@code cacheDevices}: the write-back cache's capacity (-1: from the settings' megabytes). */
+    private static KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> harness(boolean rocksdb,
+            int cacheDevices) throws Exception {
         KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> h = new KeyedOneInputStreamOperatorTestHarness<>(
-                new KeyedProcessOperator<>(new DeviceWindowsFunction(TestSettings.of(false, false))),
+                new DeviceWindowsOperator(TestSettings.of(false, false), cacheDevices),
                 new Topology.ReadingKey(), Types.STRING);
         if (rocksdb) {
             h.setStateBackend(new EmbeddedRocksDBStateBackend());
@@ -78,27 +84,33 @@ class DeviceWindowsFunctionTest {
         }
     }
 
+    /** Cache on (all devices fit), tiny (every other reading evicts), off; heap and RocksDB. */
     @ParameterizedTest
-    @ValueSource(booleans = {false, true})
-    void stateAndTimersSurviveASnapshot(boolean rocksdb) throws Exception {
+    @CsvSource({"false,-1", "true,-1", "false,1", "true,1", "false,0", "true,0"})
+    void stateAndTimersSurviveASnapshot(boolean rocksdb, int cacheDevices) throws Exception {
         OperatorSubtaskState snap;
-        try (KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> h = harness(rocksdb)) {
+        try (KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> h = harness(rocksdb, cacheDevices)) {
             h.open();
             for (int i = 0; i < 3; i++) {
                 h.processElement(reading("d1", T0 + i * 1000L, i, i), T0 + i * 1000L);
+                h.processElement(reading("d2", T0 + i * 1000L, i, i), T0 + i * 1000L);
             }
             assertEquals(0, h.extractOutputValues().size());
+            h.prepareSnapshotPreBarrier(1L); // as the task does before it takes the snapshot
             snap = h.snapshot(1L, 1L);
+            h.processElement(reading("d1", T0 + 3000, 9, 9), T0 + 3000); // after the checkpoint: lost
         }
-        try (KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> h = harness(rocksdb)) {
+        try (KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> h = harness(rocksdb, cacheDevices)) {
             h.initializeState(snap);
             h.open();
             h.processElement(reading("d1", T0 + 3000, 3, 3), T0 + 3000);
+            h.processElement(reading("d2", T0 + 3000, 3, 3), T0 + 3000);
             List<Row> out = h.extractOutputValues();
-            assertEquals(1, out.size()); // the fourth reading completes the restored device's window
+            assertEquals(2, out.size()); // the fourth reading completes each restored device's window
             assertEquals(T0, out.get(0).getField(1));
-            h.processWatermark(Long.MAX_VALUE); // the restored timer still fires
-            assertEquals(1, h.getSideOutput(Records.STREAM_ALERTS).size());
+            assertEquals(3.0f, floats((byte[]) out.get(0).getField(4))[6]); // the restored d1 saw 3, not 9
+            h.processWatermark(Long.MAX_VALUE); // the restored timers still fire
+            assertEquals(2, h.getSideOutput(Records.STREAM_ALERTS).size());
         }
     }
 
