@@ -63,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "the buffer is sent")
     p.add_argument("--state-backend", choices=["rocksdb", "hashmap"], default="rocksdb",
                    help="rocksdb (default: state on disk, any number of devices) or hashmap (heap)")
+    p.add_argument("--flink-conf", action="append", default=[], metavar="KEY=VALUE",
+                   help="any Flink configuration option for this job (e.g. a RocksDB tuning option)")
     p.add_argument("--emit-scores", action="store_true", help="per-window scores to the window-scores topic")
     p.add_argument("--archive-path", default=None, help="archive validated readings under this path")
     p.add_argument("--drift-every-s", type=float, default=60.0)
@@ -124,8 +126,16 @@ def make_env(cfg: Any, args: argparse.Namespace) -> tuple[Any, Any]:
     conf.set_string("python.fn-execution.arrow.batch.size", str(min(args.arrow_batch, args.bundle_size)))
     conf.set_string("state.backend.type", args.state_backend)
     conf.set_string("execution.checkpointing.incremental", "true")
+    # float readings barely compress; Snappy cost RocksDB's flushes and compactions ~2.5x the
+    # CPU at 100k devices (docs/job.md)
+    conf.set_string("state.backend.rocksdb.compression.per.level", "NO_COMPRESSION")
     conf.set_string("python.executable", sys.executable)
     conf.set_string("python.client.executable", sys.executable)
+    for item in args.flink_conf:
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--flink-conf expects KEY=VALUE, got {item!r}")
+        conf.set_string(k.strip(), v.strip())
     env = StreamExecutionEnvironment.get_execution_environment(conf)
     env.get_config().enable_object_reuse()  # the JVM operators never keep an input after emitting
     env.set_parallelism(cfg.parallelism)
@@ -224,6 +234,7 @@ class Outputs:
     drift: Any
     scores: Any | None
     archive: Any | None
+    topology: Any  # the JVM half (jobs.jvm_ops.JvmTopology), e.g. for tests to tap the windows
 
 
 def build_core(env: Any, t_env: Any, src: Any, cfg: Any, bundle_dir: str, *,
@@ -253,6 +264,7 @@ def build_core(env: Any, t_env: Any, src: Any, cfg: Any, bundle_dir: str, *,
         drift=topo.stream("drift"),
         scores=topo.stream("scores") if cfg.emit_scores else None,
         archive=topo.stream("archive") if cfg.archive_path else None,
+        topology=topo,
     )
 
 

@@ -473,7 +473,8 @@ def run_bench(devices: int = 1000, steps: int = 1000, latency_seconds: float = 6
         s_n = generate(stack, f"{s_tag}-in", d, steps=s_steps, seed=1)
         r = anomaly_run(stack, bdir, s_tag, f"{s_tag}-in", d, s_n, window, slide, checkpoint_ms, parallelism, job_args)
         scale[str(d)] = {"readings": s_n, "steps_per_device": s_steps,
-                         **{k: r[k] for k in ("readings_per_s", "span_s", "peak_rss_mb", "cpu_s", "checkpoints")}}
+                         **{k: r[k] for k in ("readings_per_s", "span_s", "peak_rss_mb", "cpu_s",
+                                              "taskmanager_threads_cpu_s", "checkpoints")}}
     result["device_scaling"] = scale
     big = scale.get("100000", {}).get("readings_per_s")
     result["scaling_100k_vs_1k"] = round(big / job_rate, 3) if big and job_rate else None

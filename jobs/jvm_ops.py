@@ -70,7 +70,8 @@ class JvmTopology:
         self.j_topology.alerts(scored._j_data_stream)
 
     def stream(self, name: str) -> Any:
-        """``anomalies``, ``dlq``, ``drift``, ``scores`` or ``archive`` as a PyFlink DataStream."""
+        """``anomalies``, ``dlq``, ``drift``, ``scores``, ``archive`` or ``windowRecords`` (the
+        windows as JSON records, for tests) as a PyFlink DataStream."""
         from pyflink.datastream.data_stream import DataStream
 
         return DataStream(getattr(self.j_topology, name)())

@@ -55,17 +55,14 @@ class LiveScorer:
             return self._scorer
 
 
-def window_array(spec, values: dict[str, list[float | None]]) -> tuple[np.ndarray, float]:
-    """Per-sensor value lists → imputed `[window, n_sensors]` array and the imputed fraction.
-
-    Gaps (null) are forward-filled, leading gaps back-filled; a sensor with no value at all
-    is an error, as is a wrong length or a missing sensor.
-    """
+def raw_window(spec, values: dict[str, list[float | None]]) -> np.ndarray:
+    """Per-sensor value lists → the raw ``[window, n_sensors]`` float32 window (NaN = null),
+    as the job's device operator hands windows to the scoring step. Raises :class:`BadWindow`
+    on a missing sensor, a wrong length or a non-finite value."""
     missing = [s for s in spec.sensors if s not in values]
     if missing:
         raise BadWindow(f"missing sensors {missing}; the model needs {spec.sensors}")
     cols = []
-    n_imputed = 0
     for s in spec.sensors:
         col = values[s]
         if len(col) != spec.window:
@@ -73,33 +70,29 @@ def window_array(spec, values: dict[str, list[float | None]]) -> tuple[np.ndarra
         a = np.array([np.nan if v is None else float(v) for v in col], dtype=np.float64)
         if not np.isfinite(a[~np.isnan(a)]).all():
             raise BadWindow(f"sensor {s!r} has non-finite values")
-        nan = np.isnan(a)
-        if nan.all():
-            raise BadWindow(f"sensor {s!r} has no values in the window")
-        n_imputed += int(nan.sum())
-        if nan.any():
-            idx = np.where(~nan, np.arange(len(a)), 0)
-            np.maximum.accumulate(idx, out=idx)
-            a = a[idx]
-            first = np.argmax(~np.isnan(a))
-            a[:first] = a[first]
         cols.append(a)
-    return np.stack(cols, axis=1), n_imputed / (spec.window * len(spec.sensors))
+    return np.stack(cols, axis=1).astype(np.float32)
 
 
 def score_window(live: LiveScorer, device_id: str | None, values: dict[str, list[float | None]]) -> dict[str, Any]:
-    """Score one window; blocking (run in a worker thread)."""
+    """Score one window exactly as the job does (``udfs.batch.score_batch``: the job's
+    imputation and ``max_gap`` from ``VIGIL_JOB_*``, features, ONNX, top features); blocking
+    (run in a worker thread). A window the job would skip (a gap longer than ``max_gap``, a
+    sensor without values) raises :class:`BadWindow`."""
+    from udfs.batch import score_batch
+    from udfs.config import JobConfig
+
     scorer = live.get()
-    spec = scorer.spec
-    w, imputed = window_array(spec, values)
-    scores, feats = scorer.score_windows(w[None].astype(np.float32), return_features=True)
-    score = float(scores[0])
+    r = score_batch(scorer, raw_window(scorer.spec, values)[None], JobConfig(), top_k=3)
+    if not r.ok[0]:
+        raise BadWindow(f"the job would not score this window: {r.detail[0]}")
+    score = float(r.scores[0])
     thr = scorer.bundle.threshold_for(device_id) if device_id else scorer.bundle.manifest.thresholds.global_
     m = scorer.bundle.manifest
     return {
         "device_id": device_id, "score": score, "threshold": thr,
         "anomalous": None if thr is None else bool(score > thr),
         "model": {"name": m.name, "version": m.version, "kind": m.kind},
-        "top_features": scorer.explain(feats, k=3)[0] if feats is not None else [],
-        "imputed_fraction": imputed,
+        "top_features": r.top[0],
+        "imputed_fraction": float(r.imputed_fraction[0]),
     }

@@ -114,10 +114,11 @@ def cancel_job(stack: Any, job_id: str) -> None:
         pass
 
 
-def run_core(cfg: Any, bundle_dir: str, raw: list[bytes], drift_every_s: float = 0.0) -> list[dict[str, Any]]:
+def run_core(cfg: Any, bundle_dir: str, raw: list[bytes], drift_every_s: float = 0.0,
+             windows: bool = False) -> list[dict[str, Any]]:
     """``jobs.anomaly_job.build_core`` on a local MiniCluster over the raw messages ``raw``
     (partition 0, offsets in order; 50 ms Python bundles); returns every output record (alerts,
-    DLQ, drift reports, window scores) as JSON."""
+    DLQ, drift reports, window scores, and with ``windows`` the raw windows) as JSON."""
     from pyflink.common import Row, Types
 
     from jobs import anomaly_job as job
@@ -127,7 +128,8 @@ def run_core(cfg: Any, bundle_dir: str, raw: list[bytes], drift_every_s: float =
                                [Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.STRING(), Types.INT(), Types.LONG()])
     src = env.from_collection([Row(r, "sensor-readings", 0, i) for i, r in enumerate(raw)], type_info=src_type)
     out = job.build_core(env, t_env, src, cfg, bundle_dir, drift_every_s=drift_every_s)
-    with out.anomalies.union(out.dlq, out.drift, out.scores).execute_and_collect() as it:
+    streams = [out.dlq, out.drift, out.scores] + ([out.topology.stream("windowRecords")] if windows else [])
+    with out.anomalies.union(*streams).execute_and_collect() as it:
         return [json.loads(bytes(r[1])) for r in it]
 
 

@@ -10,9 +10,11 @@ score and every alert must agree.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -140,14 +142,16 @@ def _stream_case(draw):
 @given(raws=_stream_case())
 def test_generated_streams_job_equals_replay(tmp_path_factory, time_mode, raws):
     """DLQ reasons per offset, every window score and every alert id/status: job = reference."""
-    from udfs.schema import InvalidReading, parse_reading
+    from udfs.bundle import load_bundle
+    from udfs.device_state import Context
+    from udfs.schema import InvalidReading, Reading, parse_reading
 
     bundle = str(make_bundle(tmp_path_factory.mktemp("gen"), window=WINDOW, slide=SLIDE))
     kw = dict(window_mode="time", window_ms=20_000, slide_ms=5_000) if time_mode else {}
     cfg = job_config(bundle, emit_scores=True, silent_after_ms=GEN_SILENT, max_gap=2, stuck_after=8,
                      out_of_orderness_ms=GEN_OOO, allowed_lateness_ms=GEN_LATENESS,
                      operating_limits={"s1": (-1.5, 1.5)}, **kw)
-    out = run_core(cfg, bundle, raws, drift_every_s=1e9)
+    out = run_core(cfg, bundle, raws, drift_every_s=1e9, windows=True)
 
     # parse: the reference's reason for every invalid message, at its offset
     valid, expected_dlq = [], {}
@@ -162,7 +166,21 @@ def test_generated_streams_job_equals_replay(tmp_path_factory, time_mode, raws):
     got_dlq = {o["offset"]: o["reason"] for o in out if "reason" in o}
     assert got_dlq == expected_dlq
 
-    job_w = sorted((o["device_id"], o["window_end_ms"], round(o["score"], 6)) for o in out if "window_end_ms" in o)
+    # windows: the reference's DeviceProcessor over the valid readings in delivery order
+    ctx = Context(cfg, load_bundle(bundle).manifest.feature_spec)
+    procs: dict = {}
+    ref_windows = sorted((w.device_id, w.start_ms, w.end_ms, w.n_readings, w.values.tobytes()) for v in valid
+                         for w in procs.setdefault(v["device_id"], ctx.new(v["device_id"]))
+                         .on_reading(Reading(v["device_id"], v["ts"], v["values"])).windows)
+    job_windows = sorted((o["device_id"], o["window_start_ms"], o["window_end_ms"], o["n_readings"],
+                          base64.b64decode(o["values_b64"])) for o in out if "values_b64" in o)
+    assert len(job_windows) == len(ref_windows) > 0
+    for a, b in zip(job_windows, ref_windows):
+        assert a[:4] == b[:4]
+        np.testing.assert_allclose(np.frombuffer(a[4], "<f4"), np.frombuffer(b[4], np.float32), rtol=0, atol=1e-6)
+
+    job_w = sorted((o["device_id"], o["window_end_ms"], round(o["score"], 6)) for o in out
+                   if "score" in o and "window_end_ms" in o)
     rep_w = sorted((r.device_id, int(r.window_end), round(float(r.score), 6)) for r in rep.windows.itertuples())
     assert len(job_w) == len(rep_w) > 0
     for a, b in zip(job_w, rep_w):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import numpy as np
 import pytest
 import redis
 import redis.asyncio as aioredis
@@ -15,7 +16,7 @@ from sidecar import queries as q_mod
 from sidecar.app import create_app
 from sidecar.auth import matches, token_hash
 from sidecar.queries import BadCursor, Queries, decode_cursor, encode_cursor
-from sidecar.scoring import BadWindow, window_array
+from sidecar.scoring import BadWindow, raw_window
 from sidecar.settings import SidecarSettings
 from sidecar.store import AlertWriter
 from udfs.features import FeatureSpec
@@ -36,14 +37,14 @@ def test_cursor_roundtrip_and_garbage():
             decode_cursor(bad)
 
 
-def test_window_array_imputes_and_rejects():
+def test_raw_window_keeps_gaps_for_the_jobs_imputation_and_rejects():
     spec = FeatureSpec(sensors=["a", "b"], window=4, per_sensor=["mean"])
-    w, frac = window_array(spec, {"a": [None, 2.0, None, 4.0], "b": [1, 1, 1, 1]})
-    assert w[:, 0].tolist() == [2.0, 2.0, 2.0, 4.0] and frac == pytest.approx(2 / 8)
+    w = raw_window(spec, {"a": [None, 2.0, None, 4.0], "b": [1, 1, 1, 1]})
+    assert w.dtype == np.float32 and np.isnan(w[[0, 2], 0]).all() and w[:, 1].tolist() == [1, 1, 1, 1]
     for values, msg in (({"a": [1, 2, 3, 4]}, "missing sensors"), ({"a": [1, 2], "b": [1, 2]}, "window is 4"),
-                        ({"a": [None] * 4, "b": [1] * 4}, "no values")):
+                        ({"a": [1, 2, 3, float("inf")], "b": [1] * 4}, "non-finite")):
         with pytest.raises(BadWindow, match=msg):
-            window_array(spec, values)
+            raw_window(spec, values)
 
 
 def _settings(**kw) -> SidecarSettings:

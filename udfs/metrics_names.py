@@ -18,6 +18,7 @@ LATE = "vigil_late"
 IMPUTED_VALUES = "vigil_imputed_values"
 WINDOWS_READY = "vigil_windows_ready"
 WINDOWS_SKIPPED = "vigil_windows_skipped"  # gaps longer than max_gap: not scored
+DEVICE_CACHE_SIZE = "vigil_device_cache_size"  # devices in the device-windows write-back cache
 WINDOWS_SCORED = "vigil_windows_scored"
 SCORE_BATCHES = "vigil_score_batches"
 SCORE = "vigil_score"  # distribution of oriented scores × 1000

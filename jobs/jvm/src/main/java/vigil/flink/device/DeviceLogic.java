@@ -203,8 +203,11 @@ public final class DeviceLogic implements Serializable {
                 d.since = 0;
                 RingBuffer b = d.buf;
                 int from = b.n - st.t;
-                float[] w = Arrays.copyOfRange(b.values, from * st.s, b.n * st.s);
-                out.windows.add(new WindowOut(b.ts[from], b.ts[b.n - 1], w, st.t));
+                float[] w = new float[st.t * st.s];
+                for (int i = from; i < b.n; i++) {
+                    b.copyRow(i, w, (i - from) * st.s);
+                }
+                out.windows.add(new WindowOut(b.ts(from), b.ts(b.n - 1), w, st.t));
             }
         }
         return out;
@@ -216,7 +219,7 @@ public final class DeviceLogic implements Serializable {
         RingBuffer b = d.buf;
         long wm = d.maxTs - st.outOfOrdernessMs;
         if (d.nextEnd == NO_TS) {
-            d.nextEnd = (Math.floorDiv(b.ts[0], sl) + 1) * sl;
+            d.nextEnd = (Math.floorDiv(b.ts(0), sl) + 1) * sl;
         }
         while (d.nextEnd <= wm) {
             long end = d.nextEnd;
@@ -227,7 +230,7 @@ public final class DeviceLogic implements Serializable {
                 out.windows.add(new WindowOut(start, end, resample(b, lo, hi, start, end), hi - lo));
                 d.nextEnd = end + sl;
             } else {
-                long nxt = hi < b.n ? b.ts[hi] : wm + 1;
+                long nxt = hi < b.n ? b.ts(hi) : wm + 1;
                 d.nextEnd = Math.max(end + sl, (Math.floorDiv(nxt, sl) + 1) * sl);
             }
         }
@@ -241,13 +244,13 @@ public final class DeviceLogic implements Serializable {
         double[] sums = new double[points * s];
         double[] cnt = new double[points * s];
         for (int i = lo; i < hi; i++) {
-            long t = b.ts[i];
+            long t = b.ts(i);
             if (t < start || t >= end) {
                 continue;
             }
             int k = (int) ((t - start) * points / (end - start));
             for (int j = 0; j < s; j++) {
-                float v = b.values[i * s + j];
+                float v = b.value(i, j);
                 if (!Float.isNaN(v)) {
                     sums[k * s + j] += v;
                     cnt[k * s + j] += 1.0;
@@ -293,7 +296,8 @@ public final class DeviceLogic implements Serializable {
     /**
      * A state written under another sensor layout (a restored savepoint with a new model) →
      * this layout, remapped by sensor name; the buffer keeps as many recent readings as the new
-     * layout holds. Returns {@code d} itself when the layout is already this one.
+     * layout holds. Returns {@code d} itself when the layout is already this one; a remapped
+     * state is marked for a full rewrite ({@link RingBuffer#relaid}).
      */
     public DeviceState adapt(DeviceState d) {
         RingBuffer ob = d.buf;
@@ -324,13 +328,14 @@ public final class DeviceLogic implements Serializable {
         float[] r = new float[st.s];
         for (int k = 0; k < ob.n; k++) {
             for (int j = 0; j < st.s; j++) {
-                r[j] = src[j] >= 0 ? ob.values[k * ob.s + src[j]] : Float.NaN;
+                r[j] = src[j] >= 0 ? ob.value(k, src[j]) : Float.NaN;
             }
-            p.buf.insert(ob.ts[k], r);
+            p.buf.insert(ob.ts(k), r);
         }
         if (st.timeMode != (d.nextEnd != NO_TS || ob.growable)) {
             p.nextEnd = NO_TS;
         }
+        p.buf.relaid = true;
         return p;
     }
 }

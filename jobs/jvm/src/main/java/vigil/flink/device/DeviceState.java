@@ -3,10 +3,10 @@ package vigil.flink.device;
 import java.util.Arrays;
 
 /**
- * The state of one device ({@code udfs.device_state.DeviceProcessor}'s fields), kept in one
- * Flink ValueState through {@link DeviceStateSerializer}. {@code layout} names the sensors the
- * arrays are indexed by; {@link DeviceLogic#adapt} remaps a state written under another layout
- * (a new model's feature spec) by sensor name.
+ * The state of one device ({@code udfs.device_state.DeviceProcessor}'s fields), kept in keyed
+ * state through {@link DeviceStateCodec} (a small header plus one entry per buffer row).
+ * {@code layout} names the sensors the arrays are indexed by; {@link DeviceLogic#adapt} remaps
+ * a state written under another layout (a new model's feature spec) by sensor name.
  */
 public final class DeviceState {
 
@@ -52,11 +52,15 @@ public final class DeviceState {
         return maxTs;
     }
 
+    public RingBuffer buffer() {
+        return buf;
+    }
+
     /** Deep copy (the serializer's {@code copy}; heap snapshots rely on it). */
     DeviceState copy() {
         DeviceState d = new DeviceState();
         d.layout = layout;
-        d.buf = new RingBuffer(buf.cap, buf.s, buf.growable, buf.n, buf.ts.clone(), buf.values.clone());
+        d.buf = buf.copy();
         d.maxTs = maxTs;
         d.since = since;
         d.nextEnd = nextEnd;

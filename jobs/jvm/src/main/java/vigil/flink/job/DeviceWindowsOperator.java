@@ -7,14 +7,23 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.state.MapState;
+import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.StateTtlConfig;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.BasicTypeInfo;
+import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
+import org.apache.flink.runtime.state.StateInitializationContext;
+import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
-import org.apache.flink.runtime.state.heap.HeapKeyedStateBackend;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.InternalTimer;
 import org.apache.flink.streaming.api.operators.InternalTimerService;
@@ -24,7 +33,8 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.types.Row;
 import vigil.flink.device.DeviceLogic;
 import vigil.flink.device.DeviceState;
-import vigil.flink.device.DeviceStateSerializer;
+import vigil.flink.device.DeviceStateCodec;
+import vigil.flink.device.RingBuffer;
 import vigil.flink.schema.DlqRecord;
 import vigil.flink.schema.Reading;
 import vigil.flink.schema.Reasons;
@@ -36,14 +46,17 @@ import vigil.flink.schema.Reasons;
  * {@code stream_silent}.
  *
  * <p><b>State.</b> The devices' states live in keyed state (RocksDB by default; TTL for devices
- * silent longer than {@code state_ttl_ms}) behind a write-back cache of recently used devices,
- * bounded by {@code device_cache_mb}: a reading of a cached device touches no state backend,
- * and dirty entries go to keyed state before every checkpoint barrier
- * ({@link #prepareSnapshotPreBarrier}) and when evicted. So checkpoints hold exactly what the
- * operator saw, and RocksDB sees one write per device per checkpoint instead of a read and a
- * write per reading (measured: the job's largest cost with RocksDB, docs/job.md). This is the
- * technique of Flink's own mini-batch operators; it needs an operator (a process function
- * cannot write another key's state).
+ * silent longer than {@code state_ttl_ms}) as {@link DeviceStateCodec} lays them out: a small
+ * header and one entry per buffer row. In front of it sits a write-back cache of recently used
+ * devices, bounded by {@code device_cache_mb}: a reading of a cached device touches no state
+ * backend, and what changed (the header and the dirty rows, usually one) goes to keyed state
+ * before every checkpoint barrier ({@link #prepareSnapshotPreBarrier}) and when a device is
+ * evicted. So checkpoints hold exactly what the operator saw, and RocksDB sees ~150 bytes per
+ * changed device per checkpoint instead of a read and a 2.4 KB write per reading (measured:
+ * the job's largest cost with RocksDB, docs/job.md). The cache is the technique of Flink's own
+ * mini-batch operators; it needs an operator (a process function cannot write another key's
+ * state). The sensor layouts the headers name are kept in operator state, so states written
+ * under another model's sensors are remapped by name after a restore.
  *
  * <p><b>Timers.</b> One pending timer per device: registered at its first reading and re-armed
  * when it fires early (readings moved the deadline) or when a silence closes; a timer per reading
@@ -58,12 +71,13 @@ public final class DeviceWindowsOperator extends AbstractStreamOperator<Row>
     private final JobSettings settings;
     private final int capacityOverride;
     private transient DeviceLogic logic;
-    private transient ValueState<DeviceState> state;
+    private transient ValueState<byte[]> header;
+    private transient MapState<Integer, byte[]> rows;
+    private transient ListState<String> layoutsState;
+    private transient Map<Long, byte[]> layouts;
     private transient InternalTimerService<VoidNamespace> timers;
     private transient LinkedHashMap<String, Cached> cache;
     private transient int cacheCapacity;
-    /** Heap state hands out its own objects: the cache must keep copies (see {@link #load}). */
-    private transient boolean heapState;
     private transient MetricGroup group;
     private transient Counter late;
     private transient Counter windows;
@@ -75,10 +89,13 @@ public final class DeviceWindowsOperator extends AbstractStreamOperator<Row>
     private static final class Cached {
         final DeviceState d;
         boolean dirty;
+        /** Its keyed state holds rows of another layout: clear them before writing. */
+        boolean replace;
 
-        Cached(DeviceState d, boolean dirty) {
+        Cached(DeviceState d, boolean dirty, boolean replace) {
             this.d = d;
             this.dirty = dirty;
+            this.replace = replace;
         }
     }
 
@@ -100,52 +117,97 @@ public final class DeviceWindowsOperator extends AbstractStreamOperator<Row>
     }
 
     @Override
+    public void initializeState(StateInitializationContext context) throws Exception {
+        super.initializeState(context);
+        layoutsState = context.getOperatorStateStore().getUnionListState(
+                new ListStateDescriptor<>("vigil-device-layouts", String.class));
+        layouts = new HashMap<>();
+        for (String l : layoutsState.get()) {
+            byte[] b = DeviceStateCodec.layoutBytes(l);
+            layouts.put(DeviceStateCodec.layoutHash(b), b);
+        }
+        layouts.put(DeviceStateCodec.layoutHash(settings.device.layout), settings.device.layout);
+    }
+
+    @Override
+    public void snapshotState(StateSnapshotContext context) throws Exception {
+        super.snapshotState(context);
+        List<String> all = new ArrayList<>();
+        for (byte[] l : layouts.values()) {
+            all.add(DeviceStateCodec.layoutString(l));
+        }
+        layoutsState.update(all);
+    }
+
+    @Override
     public void open() throws Exception {
         super.open();
         logic = settings.deviceLogic();
-        ValueStateDescriptor<DeviceState> desc = new ValueStateDescriptor<>("vigil-device", DeviceStateSerializer.INSTANCE);
+        ValueStateDescriptor<byte[]> headDesc = new ValueStateDescriptor<>("vigil-device",
+                PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+        MapStateDescriptor<Integer, byte[]> rowsDesc = new MapStateDescriptor<>("vigil-device-rows",
+                BasicTypeInfo.INT_TYPE_INFO, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
         if (settings.stateTtlMs > 0) {
-            desc.enableTimeToLive(StateTtlConfig.newBuilder(Duration.ofMillis(settings.stateTtlMs))
+            StateTtlConfig ttl = StateTtlConfig.newBuilder(Duration.ofMillis(settings.stateTtlMs))
                     .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
                     .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
                     .cleanupFullSnapshot()
-                    .build());
+                    .build();
+            headDesc.enableTimeToLive(ttl);
+            rowsDesc.enableTimeToLive(ttl);
         }
-        state = getPartitionedState(VoidNamespace.INSTANCE, VoidNamespaceSerializer.INSTANCE, desc);
+        header = getPartitionedState(VoidNamespace.INSTANCE, VoidNamespaceSerializer.INSTANCE, headDesc);
+        rows = getPartitionedState(VoidNamespace.INSTANCE, VoidNamespaceSerializer.INSTANCE, rowsDesc);
         timers = getInternalTimerService("vigil-silence", VoidNamespaceSerializer.INSTANCE, this);
         cache = new LinkedHashMap<>(1024, 0.75f, true);
         cacheCapacity = capacityOverride >= 0 ? capacityOverride : cacheCapacity(settings);
-        heapState = getKeyedStateBackend() instanceof HeapKeyedStateBackend;
         group = getMetricGroup();
         late = group.counter(MetricNames.LATE);
         windows = group.counter(MetricNames.WINDOWS_READY);
         dlq = group.counter(MetricNames.DLQ);
         dlqLate = group.addGroup(MetricNames.REASON_GROUP, Reasons.LATE).counter(MetricNames.DLQ_BY_REASON);
         alertsBy = new HashMap<>();
-        group.gauge("vigil_device_cache_size", () -> cache.size());
+        group.gauge(MetricNames.DEVICE_CACHE_SIZE, () -> cache.size());
     }
 
     /**
-     * The current key's state: from the cache, else keyed state (remapped to this layout), else
-     * null. The heap backend returns the object its snapshots reference; the cache mutates its
-     * objects outside the backend's copy-on-write, so it keeps a copy of those (and writes copies
-     * back before a barrier). RocksDB returns a fresh object every time.
+     * The current key's state: from the cache, else keyed state (remapped by sensor name when
+     * written under another layout), else null.
      */
     private Cached load(String key) throws Exception {
         Cached c = cache.get(key);
         if (c != null) {
             return c;
         }
-        DeviceState d = state.value();
-        if (d == null) {
+        byte[] h = header.value();
+        if (h == null) {
             return null;
         }
+        DeviceState d = DeviceStateCodec.decode(h, layouts::get, rows.entries());
         DeviceState a = logic.adapt(d);
         boolean remapped = a != d;
-        if (!remapped && heapState && cacheCapacity > 0) {
-            a = DeviceStateSerializer.INSTANCE.copy(d);
+        return admit(key, new Cached(a, remapped, remapped));
+    }
+
+    /** The current key's changes to keyed state: the header and the rows written since last time. */
+    private void persist(Cached c) throws Exception {
+        DeviceState d = c.d;
+        RingBuffer b = d.buffer();
+        header.update(DeviceStateCodec.header(d));
+        if (c.replace || b.relaid()) {
+            rows.clear();
+            for (int i = 0; i < b.size(); i++) {
+                int p = b.slot(i);
+                rows.put(p, DeviceStateCodec.row(d, p));
+            }
+        } else {
+            for (int p = b.dirty().nextSetBit(0); p >= 0; p = b.dirty().nextSetBit(p + 1)) {
+                rows.put(p, DeviceStateCodec.row(d, p));
+            }
         }
-        return admit(key, new Cached(a, remapped));
+        b.clearDirty();
+        c.dirty = false;
+        c.replace = false;
     }
 
     /** Put an entry in the cache, writing back the least recently used one when over capacity. */
@@ -160,7 +222,7 @@ public final class DeviceWindowsOperator extends AbstractStreamOperator<Row>
             it.remove();
             if (eldest.getValue().dirty) {
                 setCurrentKey(eldest.getKey());
-                state.update(eldest.getValue().d);
+                persist(eldest.getValue());
                 setCurrentKey(key);
             }
         }
@@ -170,7 +232,7 @@ public final class DeviceWindowsOperator extends AbstractStreamOperator<Row>
     /** After a change: dirty in the cache, or straight to keyed state when there is no cache. */
     private void changed(Cached c) throws Exception {
         if (cacheCapacity <= 0) {
-            state.update(c.d);
+            persist(c);
         } else {
             c.dirty = true;
         }
@@ -194,7 +256,7 @@ public final class DeviceWindowsOperator extends AbstractStreamOperator<Row>
             return;
         }
         if (first) {
-            c = admit(key, new Cached(d, true));
+            c = admit(key, new Cached(d, true, false));
         }
         changed(c);
         if (first || step.silenceClosed) {
@@ -253,8 +315,7 @@ public final class DeviceWindowsOperator extends AbstractStreamOperator<Row>
             Cached c = e.getValue();
             if (c.dirty) {
                 setCurrentKey(e.getKey());
-                state.update(heapState ? DeviceStateSerializer.INSTANCE.copy(c.d) : c.d);
-                c.dirty = false;
+                persist(c);
             }
         }
         if (current != null) {

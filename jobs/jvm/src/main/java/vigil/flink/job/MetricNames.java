@@ -13,6 +13,7 @@ public final class MetricNames {
     public static final String LATE = "vigil_late";
     public static final String WINDOWS_READY = "vigil_windows_ready";
     public static final String WINDOWS_SKIPPED = "vigil_windows_skipped";
+    public static final String DEVICE_CACHE_SIZE = "vigil_device_cache_size";
     public static final String ALERTS = "vigil_alerts";
     public static final String EVENT_TO_ALERT_MS = "vigil_event_to_alert_ms";
     public static final String LAST_EVENT_TO_ALERT_MS = "vigil_last_event_to_alert_ms";

@@ -83,6 +83,11 @@ public final class Topology {
         return windows;
     }
 
+    /** The windows as {@code (device, JSON)} records (a tap for tests and debugging). */
+    public DataStream<Row> windowRecords() {
+        return windows.map(new WindowRecords(), Records.KEYED_OUT).name("window-records");
+    }
+
     /** The alert policy on the scoring UDF's output (rows: window fields, then the score row). */
     public Topology alerts(DataStream<Row> scored) {
         alerts = scored.keyBy(new RowKey())

@@ -23,7 +23,8 @@ import vigil.flink.alerts.AlertStateSerializer;
 import vigil.flink.device.DeviceLogic;
 import vigil.flink.device.DeviceSettings;
 import vigil.flink.device.DeviceState;
-import vigil.flink.device.DeviceStateSerializer;
+import vigil.flink.device.DeviceStateCodec;
+import vigil.flink.device.RingBuffer;
 import vigil.flink.schema.DeviceIds;
 import vigil.flink.schema.InvalidReading;
 import vigil.flink.schema.IsoTime;
@@ -110,24 +111,27 @@ public final class Reference {
     }
 
     /**
-     * {@code ops}: {@code ["r", device, ts, [values|null...]]} or {@code ["t", device, time]}; each
-     * device's state is serialised after every operation and read back before the next one.
+     * {@code ops}: {@code ["r", device, ts, [values|null...]]} or {@code ["t", device, time]}. Each
+     * device's state is written after every operation the way the operator writes it (the header
+     * and the buffer rows marked dirty, every row after a re-layout) and decoded from what was
+     * written before the next one, so a row the logic changed without marking it would show.
      */
     private static JsonNode device(JsonNode cmd) throws IOException {
-        DeviceLogic logic = new DeviceLogic(new DeviceSettings(cmd.get("settings")));
-        int s = logic.settings().s;
-        Map<String, byte[]> states = new HashMap<>();
-        DataOutputSerializer buf = new DataOutputSerializer(4096);
+        DeviceSettings settings = new DeviceSettings(cmd.get("settings"));
+        DeviceLogic logic = new DeviceLogic(settings);
+        int s = settings.s;
+        Map<String, byte[]> headers = new HashMap<>();
+        Map<String, Map<Integer, byte[]>> rows = new HashMap<>();
         ArrayNode res = M.createArrayNode();
         for (JsonNode op : cmd.get("ops")) {
             String kind = op.get(0).asText();
             String dev = op.get(1).asText();
-            byte[] blob = states.get(dev);
-            if (blob == null && !kind.equals("r")) {
+            byte[] head = headers.get(dev);
+            if (head == null && !kind.equals("r")) {
                 continue; // a timer of a device without state: nothing happens
             }
-            DeviceState d = blob == null ? logic.fresh()
-                    : logic.adapt(DeviceStateSerializer.INSTANCE.deserialize(new DataInputDeserializer(blob)));
+            DeviceState d = head == null ? logic.fresh()
+                    : logic.adapt(DeviceStateCodec.decode(head, h -> settings.layout, rows.get(dev).entrySet()));
             ObjectNode o = res.addObject();
             DeviceLogic.Step step;
             if (kind.equals("r")) {
@@ -167,9 +171,20 @@ public final class Reference {
                 o.put("next_timer", nt);
             }
             if (!step.late) {
-                buf.clear();
-                DeviceStateSerializer.INSTANCE.serialize(d, buf);
-                states.put(dev, buf.getCopyOfBuffer());
+                RingBuffer b = d.buffer();
+                Map<Integer, byte[]> r = rows.computeIfAbsent(dev, k -> new HashMap<>());
+                headers.put(dev, DeviceStateCodec.header(d));
+                if (b.relaid()) {
+                    r.clear();
+                    for (int i = 0; i < b.size(); i++) {
+                        r.put(b.slot(i), DeviceStateCodec.row(d, b.slot(i)));
+                    }
+                } else {
+                    for (int p = b.dirty().nextSetBit(0); p >= 0; p = b.dirty().nextSetBit(p + 1)) {
+                        r.put(p, DeviceStateCodec.row(d, p));
+                    }
+                }
+                b.clearDirty();
             }
         }
         return res;
