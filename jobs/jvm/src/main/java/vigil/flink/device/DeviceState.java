@@ -24,6 +24,11 @@ public final class DeviceState {
     long[] stuckOpen;
     long[] oorOpen;
     long[] missOpen;
+    /**
+     * Storage bookkeeping, not semantics: the processing time at which the operator last wrote
+     * every buffer row to keyed state (their TTL refresh, {@code DeviceWindowsOperator}).
+     */
+    long rowsAt;
 
     DeviceState() {}
 
@@ -56,21 +61,11 @@ public final class DeviceState {
         return buf;
     }
 
-    /** Deep copy (the serializer's {@code copy}; heap snapshots rely on it). */
-    DeviceState copy() {
-        DeviceState d = new DeviceState();
-        d.layout = layout;
-        d.buf = buf.copy();
-        d.maxTs = maxTs;
-        d.since = since;
-        d.nextEnd = nextEnd;
-        d.silentOpen = silentOpen;
-        d.lastVal = lastVal.clone();
-        d.sameRun = sameRun.clone();
-        d.missRun = missRun.clone();
-        d.stuckOpen = stuckOpen.clone();
-        d.oorOpen = oorOpen.clone();
-        d.missOpen = missOpen.clone();
-        return d;
+    public long rowsAt() {
+        return rowsAt;
+    }
+
+    public void rowsAt(long t) {
+        rowsAt = t;
     }
 }

@@ -5,6 +5,7 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Arrays;
+import java.util.BitSet;
 import java.util.Map;
 import java.util.function.LongFunction;
 
@@ -22,7 +23,7 @@ import java.util.function.LongFunction;
  */
 public final class DeviceStateCodec {
 
-    private static final byte VERSION = 1;
+    private static final byte VERSION = 2;
     private static final long NO_TS = DeviceState.NO_TS;
 
     private DeviceStateCodec() {}
@@ -57,6 +58,7 @@ public final class DeviceStateCodec {
         putVar(bb, b.n);
         putVar(bb, b.head);
         bb.putLong(d.maxTs);
+        bb.putLong(d.rowsAt);
         putVar(bb, d.since);
         putTs(bb, d.nextEnd);
         putTs(bb, d.silentOpen);
@@ -87,8 +89,9 @@ public final class DeviceStateCodec {
 
     /**
      * A state from its header, the layout that header names ({@code layouts.apply(hash)}) and its
-     * row entries (slot → bytes; slots not listed, or listed beyond the storage, are ignored:
-     * a row is only read where the header says one lives).
+     * row entries (slot → bytes; entries beyond the storage are ignored). Null when a row the
+     * header says is live is missing: rows expire (TTL) separately from their header, and a
+     * device with a hole in its buffer is treated as expired, never read with made-up rows.
      */
     public static DeviceState decode(byte[] header, LongFunction<byte[]> layouts, Iterable<Map.Entry<Integer, byte[]>> rows) {
         ByteBuffer bb = ByteBuffer.wrap(header);
@@ -109,18 +112,27 @@ public final class DeviceStateCodec {
         int head = getVar(bb);
         long[] ts = new long[slots];
         float[] values = new float[slots * s];
+        BitSet found = new BitSet(slots);
         for (Map.Entry<Integer, byte[]> e : rows) {
             int p = e.getKey();
             if (p < slots) {
                 ByteBuffer r = ByteBuffer.wrap(e.getValue());
                 ts[p] = r.getLong();
                 r.asFloatBuffer().get(values, p * s, s);
+                found.set(p);
+            }
+        }
+        RingBuffer buf = new RingBuffer(cap, s, growable, n, head, ts, values);
+        for (int i = 0; i < buf.size(); i++) {
+            if (!found.get(buf.slot(i))) {
+                return null; // a row expired (TTL) before its header: the device is forgotten whole
             }
         }
         DeviceState d = new DeviceState();
         d.layout = layout;
-        d.buf = new RingBuffer(cap, s, growable, n, head, ts, values);
+        d.buf = buf;
         d.maxTs = bb.getLong();
+        d.rowsAt = bb.getLong();
         d.since = getVar(bb);
         d.nextEnd = getTs(bb);
         d.silentOpen = getTs(bb);

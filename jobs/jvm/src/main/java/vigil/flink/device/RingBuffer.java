@@ -204,14 +204,6 @@ public final class RingBuffer {
         return k;
     }
 
-    /** A deep copy (dirty marks included). */
-    RingBuffer copy() {
-        RingBuffer b = new RingBuffer(cap, s, growable, n, head, ts.clone(), values.clone());
-        b.dirty.or(dirty);
-        b.relaid = relaid;
-        return b;
-    }
-
     @Override
     public String toString() {
         long[] t = new long[n];

@@ -91,11 +91,14 @@ public final class DeviceWindowsOperator extends AbstractStreamOperator<Row>
         boolean dirty;
         /** Its keyed state holds rows of another layout: clear them before writing. */
         boolean replace;
+        /** Processing time of its last change (or of its load): the cache's TTL clock. */
+        long touched;
 
-        Cached(DeviceState d, boolean dirty, boolean replace) {
+        Cached(DeviceState d, boolean dirty, boolean replace, long touched) {
             this.d = d;
             this.dirty = dirty;
             this.replace = replace;
+            this.touched = touched;
         }
     }
 
@@ -148,13 +151,11 @@ public final class DeviceWindowsOperator extends AbstractStreamOperator<Row>
         MapStateDescriptor<Integer, byte[]> rowsDesc = new MapStateDescriptor<>("vigil-device-rows",
                 BasicTypeInfo.INT_TYPE_INFO, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
         if (settings.stateTtlMs > 0) {
-            StateTtlConfig ttl = StateTtlConfig.newBuilder(Duration.ofMillis(settings.stateTtlMs))
-                    .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
-                    .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-                    .cleanupFullSnapshot()
-                    .build();
-            headDesc.enableTimeToLive(ttl);
-            rowsDesc.enableTimeToLive(ttl);
+            // Rows live twice as long as headers and are all rewritten when the last full write
+            // is half a TTL old (persist), so while a header is visible every row it names is.
+            headDesc.enableTimeToLive(ttl(settings.stateTtlMs));
+            rowsDesc.enableTimeToLive(ttl(settings.stateTtlMs > Long.MAX_VALUE / 2 ? Long.MAX_VALUE
+                    : 2 * settings.stateTtlMs));
         }
         header = getPartitionedState(VoidNamespace.INSTANCE, VoidNamespaceSerializer.INSTANCE, headDesc);
         rows = getPartitionedState(VoidNamespace.INSTANCE, VoidNamespaceSerializer.INSTANCE, rowsDesc);
@@ -170,32 +171,72 @@ public final class DeviceWindowsOperator extends AbstractStreamOperator<Row>
         group.gauge(MetricNames.DEVICE_CACHE_SIZE, () -> cache.size());
     }
 
+    private static StateTtlConfig ttl(long ms) {
+        return StateTtlConfig.newBuilder(Duration.ofMillis(ms))
+                .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
+                .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+                .cleanupFullSnapshot()
+                .build();
+    }
+
+    private long now() {
+        return getProcessingTimeService().getCurrentProcessingTime();
+    }
+
     /**
      * The current key's state: from the cache, else keyed state (remapped by sensor name when
-     * written under another layout), else null.
+     * written under another layout), else null. A device unchanged for longer than the TTL is
+     * forgotten in the cache as in keyed state, and so is one whose keyed state lost a row.
      */
     private Cached load(String key) throws Exception {
         Cached c = cache.get(key);
+        long now = now();
         if (c != null) {
-            return c;
+            if (settings.stateTtlMs <= 0 || now - c.touched <= settings.stateTtlMs) {
+                return c;
+            }
+            cache.remove(key);
+            forget();
+            return null;
         }
         byte[] h = header.value();
         if (h == null) {
             return null;
         }
         DeviceState d = DeviceStateCodec.decode(h, layouts::get, rows.entries());
+        if (d == null) {
+            forget();
+            return null;
+        }
         DeviceState a = logic.adapt(d);
         boolean remapped = a != d;
-        return admit(key, new Cached(a, remapped, remapped));
+        return admit(key, new Cached(a, remapped, remapped, now));
     }
 
-    /** The current key's changes to keyed state: the header and the rows written since last time. */
+    /** Drop the current key's keyed state (expired). */
+    private void forget() throws Exception {
+        header.clear();
+        rows.clear();
+    }
+
+    /**
+     * The current key's changes to keyed state: the header and the rows written since last time
+     * (every row after a re-layout, and when their last full write is half a TTL old).
+     */
     private void persist(Cached c) throws Exception {
         DeviceState d = c.d;
         RingBuffer b = d.buffer();
+        long now = now();
+        boolean relaid = c.replace || b.relaid();
+        boolean all = relaid || settings.stateTtlMs > 0 && now - d.rowsAt() >= settings.stateTtlMs / 2;
+        if (all) {
+            d.rowsAt(now);
+        }
         header.update(DeviceStateCodec.header(d));
-        if (c.replace || b.relaid()) {
+        if (relaid) {
             rows.clear();
+        }
+        if (all) {
             for (int i = 0; i < b.size(); i++) {
                 int p = b.slot(i);
                 rows.put(p, DeviceStateCodec.row(d, p));
@@ -231,6 +272,7 @@ public final class DeviceWindowsOperator extends AbstractStreamOperator<Row>
 
     /** After a change: dirty in the cache, or straight to keyed state when there is no cache. */
     private void changed(Cached c) throws Exception {
+        c.touched = now();
         if (cacheCapacity <= 0) {
             persist(c);
         } else {
@@ -256,7 +298,7 @@ public final class DeviceWindowsOperator extends AbstractStreamOperator<Row>
             return;
         }
         if (first) {
-            c = admit(key, new Cached(d, true, false));
+            c = admit(key, new Cached(d, true, false, now()));
         }
         changed(c);
         if (first || step.silenceClosed) {

@@ -33,8 +33,13 @@ class DeviceWindowsOperatorTest {
     /** {@code cacheDevices}: the write-back cache's capacity (-1: from the settings' megabytes). */
     private static KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> harness(boolean rocksdb,
             int cacheDevices) throws Exception {
+        return harness(rocksdb, cacheDevices, TestSettings.of(false, false));
+    }
+
+    private static KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> harness(boolean rocksdb,
+            int cacheDevices, JobSettings settings) throws Exception {
         KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> h = new KeyedOneInputStreamOperatorTestHarness<>(
-                new DeviceWindowsOperator(TestSettings.of(false, false), cacheDevices),
+                new DeviceWindowsOperator(settings, cacheDevices),
                 new Topology.ReadingKey(), Types.STRING);
         if (rocksdb) {
             h.setStateBackend(new EmbeddedRocksDBStateBackend());
@@ -129,6 +134,66 @@ class DeviceWindowsOperatorTest {
             String id = events.get(0).substring(14, 46);
             assertTrue(events.get(0).contains("\"status\": \"open\"") && events.get(1).contains("\"status\": \"closed\""));
             assertTrue(events.get(1).contains(id));
+        }
+    }
+
+    /** Processing time for the operator's cache and for the state backend's TTL. */
+    private static void clock(KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> h, long t) throws Exception {
+        h.setProcessingTime(t);
+        h.setStateTtlProcessingTime(t);
+    }
+
+    /** A device silent longer than the TTL starts afresh, cached or not: 3 readings + 1 make no window. */
+    @ParameterizedTest
+    @CsvSource({"false,-1", "true,-1", "false,0", "true,0"})
+    void aDeviceSilentLongerThanTheTtlIsForgotten(boolean rocksdb, int cacheDevices) throws Exception {
+        for (long silence : new long[] {5_000L, 20_000L}) {
+            try (KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> h =
+                         harness(rocksdb, cacheDevices, TestSettings.of(false, false, 10_000L))) {
+                h.open();
+                clock(h, 0);
+                for (int i = 0; i < 3; i++) {
+                    h.processElement(reading("d1", T0 + i * 1000L, i, i), T0 + i * 1000L);
+                }
+                h.prepareSnapshotPreBarrier(1L); // the cache writes back, as before a checkpoint
+                clock(h, silence);
+                h.processElement(reading("d1", T0 + 3000, 3, 3), T0 + 3000);
+                assertEquals(silence < 10_000L ? 1 : 0, h.extractOutputValues().size(), "silence " + silence);
+            }
+        }
+    }
+
+    /**
+     * A slow device keeps its header alive while its oldest rows are older than the TTL: every
+     * row is still there after a restore (rows are refreshed), so the window continues intact.
+     */
+    @ParameterizedTest
+    @CsvSource({"false,-1", "true,-1", "false,0", "true,0"})
+    void aSlowDeviceKeepsEveryRowAcrossARestore(boolean rocksdb, int cacheDevices) throws Exception {
+        JobSettings s = TestSettings.of(false, false, 10_000L);
+        OperatorSubtaskState snap;
+        long t = 0;
+        try (KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> h = harness(rocksdb, cacheDevices, s)) {
+            h.open();
+            for (int i = 0; i < 11; i++, t += 6_000L) { // a reading every 6 s; a row slot is reused every 24 s
+                clock(h, t);
+                h.processElement(reading("d1", T0 + i * 1000L, i, i), T0 + i * 1000L);
+                h.prepareSnapshotPreBarrier(i); // a checkpoint after every reading
+            }
+            assertEquals(4, h.extractOutputValues().size()); // after readings 4, 6, 8, 10: never forgotten
+            snap = h.snapshot(11L, t);
+        }
+        try (KeyedOneInputStreamOperatorTestHarness<String, Reading, Row> h = harness(rocksdb, cacheDevices, s)) {
+            h.setup();
+            clock(h, t);
+            h.initializeState(snap);
+            h.open();
+            h.processElement(reading("d1", T0 + 11_000L, 11, 11), T0 + 11_000L);
+            List<Row> out = h.extractOutputValues();
+            assertEquals(1, out.size()); // readings 8..11: the restored rows are all there
+            float[] v = floats((byte[]) out.get(0).getField(4));
+            assertEquals(8.0f, v[0]);
+            assertEquals(10.0f, v[4]);
         }
     }
 }

@@ -7,6 +7,11 @@ final class TestSettings {
 
     /** Two sensors, count windows of 4 sliding by 2, fixed threshold 1.0, silence after 10 s. */
     static JobSettings of(boolean emitScores, boolean archive) {
+        return of(emitScores, archive, 604_800_000L);
+    }
+
+    /** The same with state expiring {@code stateTtlMs} after its last write. */
+    static JobSettings of(boolean emitScores, boolean archive, long stateTtlMs) {
         return new JobSettings("{"
                 + "\"device\": {\"sensors\": [\"a\", \"b\"], \"T\": 4, \"slide\": 2, \"time_mode\": false,"
                 + " \"window_ms\": 0, \"slide_ms\": 0, \"max_gap\": 2, \"op_lo\": [null, 0.0], \"op_hi\": [null, 10.0],"
@@ -19,6 +24,6 @@ final class TestSettings {
                 + "\"parse\": {\"limits\": {\"a\": [-100.0, 100.0]}, \"max_bytes\": 65536, \"min_ts_ms\": 0},"
                 + "\"topic_readings\": \"sensor-readings\", \"model\": {\"name\": \"m\", \"version\": \"2026-12-06T10-00-00\"},"
                 + "\"emit_scores\": " + emitScores + ", \"archive\": " + archive + ","
-                + "\"state_ttl_ms\": 604800000, \"device_cache_mb\": 16, \"out_of_orderness_ms\": 1000, \"idle_timeout_ms\": 0}");
+                + "\"state_ttl_ms\": " + stateTtlMs + ", \"device_cache_mb\": 16, \"out_of_orderness_ms\": 1000, \"idle_timeout_ms\": 0}");
     }
 }
