@@ -29,6 +29,8 @@ public final class DeviceSettings implements Serializable {
     public final long allowedLatenessMs;
     /** The sensor layout as state stores it: names joined by U+001F, UTF-8. */
     public final byte[] layout;
+    /** {@link DeviceStateCodec#layoutHash} of {@link #layout}, computed once (headers carry it). */
+    public final long layoutHash;
 
     public DeviceSettings(JsonNode j) {
         JsonNode names = j.get("sensors");
@@ -51,6 +53,7 @@ public final class DeviceSettings implements Serializable {
         outOfOrdernessMs = j.get("out_of_orderness_ms").asLong();
         allowedLatenessMs = j.get("allowed_lateness_ms").asLong();
         layout = String.join("\u001f", sensors).getBytes(StandardCharsets.UTF_8);
+        layoutHash = DeviceStateCodec.layoutHash(layout);
     }
 
     /** A JSON array of numbers; null entries (no limit) become {@code unbounded}. */

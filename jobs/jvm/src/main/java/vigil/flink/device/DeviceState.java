@@ -13,6 +13,7 @@ public final class DeviceState {
     public static final long NO_TS = -(1L << 62);
 
     byte[] layout;
+    long layoutHash;
     RingBuffer buf;
     long maxTs = NO_TS;
     int since;
@@ -35,6 +36,7 @@ public final class DeviceState {
     static DeviceState fresh(DeviceSettings st) {
         DeviceState d = new DeviceState();
         d.layout = st.layout;
+        d.layoutHash = st.layoutHash;
         d.buf = st.newBuffer();
         int s = st.s;
         d.lastVal = new double[s];

@@ -1,6 +1,7 @@
 package vigil.flink.device;
 
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -50,7 +51,7 @@ public final class DeviceStateCodec {
         RingBuffer b = d.buf;
         int s = b.s;
         ByteBuffer bb = ByteBuffer.allocate(64 + 40 * s);
-        bb.put(VERSION).putLong(layoutHash(d.layout));
+        bb.put(VERSION).putLong(d.layoutHash);
         putVar(bb, s);
         putVar(bb, b.cap);
         putVar(bb, b.slots());
@@ -73,10 +74,10 @@ public final class DeviceStateCodec {
         return Arrays.copyOf(bb.array(), bb.position());
     }
 
-    /** Row entry of physical slot {@code p}: ts, then the sensors' float32 values. */
+    /** Row entry of physical slot {@code p}: ts, then the sensors' float32 values (little-endian). */
     public static byte[] row(DeviceState d, int p) {
         RingBuffer b = d.buf;
-        ByteBuffer bb = ByteBuffer.allocate(8 + 4 * b.s);
+        ByteBuffer bb = ByteBuffer.allocate(8 + 4 * b.s).order(ByteOrder.LITTLE_ENDIAN); // no byte swap on x86
         bb.putLong(b.ts[p]);
         bb.asFloatBuffer().put(b.values, p * b.s, b.s);
         return bb.array();
@@ -116,7 +117,7 @@ public final class DeviceStateCodec {
         for (Map.Entry<Integer, byte[]> e : rows) {
             int p = e.getKey();
             if (p < slots) {
-                ByteBuffer r = ByteBuffer.wrap(e.getValue());
+                ByteBuffer r = ByteBuffer.wrap(e.getValue()).order(ByteOrder.LITTLE_ENDIAN);
                 ts[p] = r.getLong();
                 r.asFloatBuffer().get(values, p * s, s);
                 found.set(p);
@@ -130,6 +131,7 @@ public final class DeviceStateCodec {
         }
         DeviceState d = new DeviceState();
         d.layout = layout;
+        d.layoutHash = hash;
         d.buf = buf;
         d.maxTs = bb.getLong();
         d.rowsAt = bb.getLong();
