@@ -22,7 +22,7 @@ def bench_job(
     devices: Annotated[int, typer.Option(help="Simulated devices (8 sensors each).")] = 1000,
     steps: Annotated[int, typer.Option(help="Readings per device preloaded for the max-rate runs (aim for "
                                              "≥ 15 s of output: short runs overstate rates).")] = 1000,
-    latency_seconds: Annotated[float, typer.Option(help="Length of each paced latency run.")] = 60.0,
+    latency_seconds: Annotated[float, typer.Option(help="Length of each paced latency run (the first 20 s are warm-up).")] = 80.0,
     latency_fraction: Annotated[float, typer.Option(help="Latency runs send at this fraction of max rate.")] = 0.5,
     checkpoint_ms: Annotated[int, typer.Option(help="Checkpoint interval of the anomaly job.")] = 2000,
     parallelism: Annotated[int, typer.Option("--parallelism", "-p", help="Parallelism of the jobs; the "
@@ -31,8 +31,8 @@ def bench_job(
         "--job-arg", help="Extra anomaly-job argument, repeatable (e.g. --job-arg=--bundle-ms --job-arg=20).")] = None,
     scale: Annotated[Optional[list[int]], typer.Option(
         "--scale", help="Device counts of the scaling runs, repeatable (default 10000 and 100000).")] = None,
-    no_scaling: Annotated[bool, typer.Option(help="Skip the device-scaling runs.")] = False,
-    no_heap: Annotated[bool, typer.Option(help="Skip the heap-state-backend run.")] = False,
+    scaling: Annotated[bool, typer.Option("--scaling/--no-scaling", help="Run the device-scaling runs.")] = True,
+    heap: Annotated[bool, typer.Option("--heap/--no-heap", help="Also run the job on the heap state backend.")] = True,
     bundle: Annotated[Optional[str], typer.Option(help="Bundle dir (default: a fresh 100-tree Isolation Forest).")] = None,
     skip_latency: Annotated[bool, typer.Option(help="Only the max-rate runs.")] = False,
     out: Annotated[Path, typer.Option(help="Result JSON.")] = Path("bench-results/job.json"),
@@ -44,7 +44,7 @@ def bench_job(
     r = run_bench(devices=devices, steps=steps, latency_seconds=latency_seconds,
                   latency_fraction=latency_fraction, checkpoint_ms=checkpoint_ms, bundle=bundle, out=out,
                   skip_latency=skip_latency, parallelism=parallelism, job_args=job_arg,
-                  scaling=[] if no_scaling else scale, heap=not no_heap)
+                  scaling=scale if scaling else [], heap=heap)
     typer.echo(summary(r))
     typer.echo(f"written {out}")
 
