@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-#: Topic name -> partition count created by `vigil stack up` (names from DESIGN.md).
+#: Topic name -> partition count created by `vigil stack up` (docs/stack.md lists them).
 DEFAULT_TOPICS: dict[str, int] = {
     "sensor-readings": 4,
     "sensor-readings-dlq": 1,
