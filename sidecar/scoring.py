@@ -28,7 +28,11 @@ class LiveScorer:
     """Holds the current `udfs.scorer.Scorer`; thread-safe lazy (re)load."""
 
     def __init__(self, settings: SidecarSettings) -> None:
+        from udfs.config import JobConfig
+
         self.path = settings.bundle_path
+        #: the job's settings (``VIGIL_JOB_*``: imputation, ``max_gap``) read once, not per request
+        self.job_config = JobConfig()
         self._lock = threading.Lock()
         self._dir: Path | None = None
         self._scorer = None
@@ -80,10 +84,9 @@ def score_window(live: LiveScorer, device_id: str | None, values: dict[str, list
     (run in a worker thread). A window the job would skip (a gap longer than ``max_gap``, a
     sensor without values) raises :class:`BadWindow`."""
     from udfs.batch import score_batch
-    from udfs.config import JobConfig
 
     scorer = live.get()
-    r = score_batch(scorer, raw_window(scorer.spec, values)[None], JobConfig(), top_k=3)
+    r = score_batch(scorer, raw_window(scorer.spec, values)[None], live.job_config, top_k=3)
     if not r.ok[0]:
         raise BadWindow(f"the job would not score this window: {r.detail[0]}")
     score = float(r.scores[0])

@@ -83,6 +83,30 @@ public final class DeviceStateCodec {
         return bb.array();
     }
 
+    /** Where {@link #changedRows} writes a row entry (a MapState, a map). */
+    @FunctionalInterface
+    public interface RowSink {
+        void put(int slot, byte[] row) throws Exception;
+    }
+
+    /**
+     * The row entries to write after {@code d} changed: every live row when {@code all} (after a
+     * re-layout, or to refresh their TTL), else the rows marked dirty; then clears the marks.
+     */
+    public static void changedRows(DeviceState d, boolean all, RowSink sink) throws Exception {
+        RingBuffer b = d.buf;
+        if (all) {
+            for (int i = 0; i < b.size(); i++) {
+                sink.put(b.slot(i), row(d, b.slot(i)));
+            }
+        } else {
+            for (int p = b.dirty().nextSetBit(0); p >= 0; p = b.dirty().nextSetBit(p + 1)) {
+                sink.put(p, row(d, p));
+            }
+        }
+        b.clearDirty();
+    }
+
     /** The layout hash a header was written under. */
     public static long headerLayout(byte[] header) {
         return ByteBuffer.wrap(header, 1, 8).getLong();

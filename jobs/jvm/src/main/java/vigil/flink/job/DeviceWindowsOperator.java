@@ -236,17 +236,7 @@ public final class DeviceWindowsOperator extends AbstractStreamOperator<Row>
         if (relaid) {
             rows.clear();
         }
-        if (all) {
-            for (int i = 0; i < b.size(); i++) {
-                int p = b.slot(i);
-                rows.put(p, DeviceStateCodec.row(d, p));
-            }
-        } else {
-            for (int p = b.dirty().nextSetBit(0); p >= 0; p = b.dirty().nextSetBit(p + 1)) {
-                rows.put(p, DeviceStateCodec.row(d, p));
-            }
-        }
-        b.clearDirty();
+        DeviceStateCodec.changedRows(d, all, rows::put);
         c.dirty = false;
         c.replace = false;
     }

@@ -24,7 +24,6 @@ import vigil.flink.device.DeviceLogic;
 import vigil.flink.device.DeviceSettings;
 import vigil.flink.device.DeviceState;
 import vigil.flink.device.DeviceStateCodec;
-import vigil.flink.device.RingBuffer;
 import vigil.flink.schema.DeviceIds;
 import vigil.flink.schema.InvalidReading;
 import vigil.flink.schema.IsoTime;
@@ -47,7 +46,7 @@ public final class Reference {
 
     private Reference() {}
 
-    public static void main(String[] args) throws IOException {
+    public static void main(String[] args) throws Exception {
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         PrintStream out = new PrintStream(System.out, false, StandardCharsets.UTF_8);
         String line;
@@ -116,7 +115,7 @@ public final class Reference {
      * and the buffer rows marked dirty, every row after a re-layout) and decoded from what was
      * written before the next one, so a row the logic changed without marking it would show.
      */
-    private static JsonNode device(JsonNode cmd) throws IOException {
+    private static JsonNode device(JsonNode cmd) throws Exception {
         DeviceSettings settings = new DeviceSettings(cmd.get("settings"));
         DeviceLogic logic = new DeviceLogic(settings);
         int s = settings.s;
@@ -171,20 +170,13 @@ public final class Reference {
                 o.put("next_timer", nt);
             }
             if (!step.late) {
-                RingBuffer b = d.buffer();
+                boolean relaid = d.buffer().relaid();
                 Map<Integer, byte[]> r = rows.computeIfAbsent(dev, k -> new HashMap<>());
                 headers.put(dev, DeviceStateCodec.header(d));
-                if (b.relaid()) {
+                if (relaid) {
                     r.clear();
-                    for (int i = 0; i < b.size(); i++) {
-                        r.put(b.slot(i), DeviceStateCodec.row(d, b.slot(i)));
-                    }
-                } else {
-                    for (int p = b.dirty().nextSetBit(0); p >= 0; p = b.dirty().nextSetBit(p + 1)) {
-                        r.put(p, DeviceStateCodec.row(d, p));
-                    }
                 }
-                b.clearDirty();
+                DeviceStateCodec.changedRows(d, relaid, r::put);
             }
         }
         return res;
